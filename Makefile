@@ -1,0 +1,53 @@
+# `make book` and `make test` set everything up themselves (a .venv next to this file).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.igos-installed
+# torch / torchvision are pinned here (CI, local); pyproject.toml leaves them free for Colab.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
+NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+
+.PHONY: help setup test test-unit book golden clean bench
+help:
+	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
+	@echo "make test   - set up .venv and run the whole test suite (unit tests + chapters in fast mode)"
+	@echo "make golden - re-execute the chapters in fast mode into tests/notebooks/ (after editing a chapter)"
+	@echo "make bench  - run the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q $(TORCH_PINS) -e ".[book,test]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	IGOS_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests
+
+test-unit: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/notebooks
+
+# The execution cache keys on notebook code only: wipe it whenever igos/ changed.
+book: $(STAMP)
+	@h=$$(cat igos/*.py igos/*/*.py | sha1sum | cut -c1-16); \
+	 if [ "$$(cat _build/.igos-hash 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
+	 mkdir -p _build; echo $$h > _build/.igos-hash
+	MPLBACKEND=Agg $(VENV)/bin/jupyter-book build . -W --keep-going
+	@echo "Open _build/html/index.html"
+
+golden: $(STAMP)
+	@for nb in $(CHAPTERS); do \
+	  echo "papermill $$nb (fast mode)"; \
+	  IGOS_FAST=1 MPLBACKEND=Agg $(VENV)/bin/papermill $$nb tests/notebooks/$$(basename $$nb) \
+	    --cwd book -k python3 --no-progress-bar --log-level WARNING || exit 1; \
+	done
+	$(PY) tests/tools/strip_golden.py tests/notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/methods.py
+
+clean:
+	rm -rf _build out

@@ -1,0 +1,35 @@
+"""igos: I-GOS, Integrated Gradients, Grad-CAM and relatives for CNN image classifiers.
+
+The flat public API. Every method has the same head::
+
+    saliency = igos.<method>(model, images, target=None, *, ...)   # [N, h, w]
+
+where ``model`` comes from :func:`load_model` (images in [0, 1], logits out) and
+``images`` is ``[N, 3, H, W]`` in [0, 1]. See :mod:`igos.types` for the glossary.
+"""
+from __future__ import annotations
+
+from . import data, plotting
+from .baselines import blur, make_baseline
+from .data import ImageSet, load_images
+from .devices import device_name, resolve_device
+from .layers import capture, get_layer, preserved
+from .methods import *  # noqa: F401,F403  (each method is also igos.<name>)
+from .methods import METHODS
+from .models import MODELS, ImageClassifier, imagenet_classes, load_model, wrap
+from .plotting import upsample
+from .targets import as_target, predict
+
+__version__ = "0.1.0"
+
+
+def explain(model, images, target=None, method: str = "gradient", **options):
+    """Run the method registered as ``method`` in :data:`METHODS` -> ``[N, h, w]``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")
+    return METHODS[method](model, images, target, **options)
+
+
+__all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "data", "device_name",
+           "explain", "get_layer", "imagenet_classes", "load_images", "load_model", "make_baseline", "plotting",
+           "predict", "preserved", "resolve_device", "upsample", "wrap"]

@@ -1,0 +1,271 @@
+"""Images: the embedded photos shipped in ``data/``, or a user's folder.
+
+Every loader returns an :class:`ImageSet`: ``images`` ``[N, 3, S, S]`` float32 in
+[0, 1] after the standard resize (shorter side 256) and centre crop (224), with the
+names, ImageNet labels and object boxes (``[N, 4]`` as ``x0, y0, x1, y1`` in the
+cropped frame, NaN where unknown).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+LABEL_FILES = ("labels.txt", "labels.csv", "labels.tsv")
+
+
+@dataclass
+class ImageSet:
+    """A batch of images with their metadata.
+
+    Attributes:
+        images: ``[N, 3, S, S]`` float32 in [0, 1].
+        names: ``N`` short names (file stems).
+        labels: ``LongTensor[N]``: ImageNet class index, ``-1`` where unknown.
+        boxes: ``[N, 4]`` float ``x0, y0, x1, y1`` in the pixels of ``images``; NaN where unknown.
+        paths: the source files.
+        info: per-image manifest entries (licence, attribution...) where known.
+    """
+
+    images: torch.Tensor
+    names: list[str]
+    labels: torch.Tensor
+    boxes: torch.Tensor
+    paths: list[str] = field(default_factory=list)
+    info: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index) -> "ImageSet":
+        """Select images by int, slice, list of ints or names."""
+        if isinstance(index, (int, str)):
+            index = [index]
+        if isinstance(index, slice):
+            index = list(range(len(self)))[index]
+        index = [self.names.index(i) if isinstance(i, str) else int(i) for i in index]
+        pick = lambda seq: [seq[i] for i in index] if seq else []  # noqa: E731
+        return ImageSet(self.images[index], pick(self.names), self.labels[index], self.boxes[index],
+                        pick(self.paths), pick(self.info))
+
+    def to(self, device) -> "ImageSet":
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+
+def data_dir() -> Path:
+    """The project's ``data/`` folder: ``$IGOS_DATA``, else next to the package, else ``../data`` or ``./data``."""
+    candidates = [os.environ.get("IGOS_DATA"), Path(__file__).resolve().parents[1] / "data",
+                  Path.cwd().parent / "data", Path.cwd() / "data"]
+    for c in candidates:
+        if c and (Path(c) / "embedded.json").is_file():
+            return Path(c)
+    raise FileNotFoundError("cannot find the igos data/ folder (with embedded.json); clone the repository "
+                            "and run from it, or set IGOS_DATA=/path/to/repo/data")
+
+
+# ----------------------------------------------------------------------------- decoding
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as float32 RGB ``[H, W, 3]`` in [0, 1].
+
+    Grayscale is repeated to 3 channels, 16-bit images are scaled by 65535, palette
+    images are expanded, and transparency is composited over white.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                arr = np.asarray(img, dtype=np.float32) / 65535.0
+            elif img.mode == "I":
+                arr = np.asarray(img, dtype=np.float32)
+                arr = arr / (65535.0 if arr.max() > 255 else 255.0)
+            elif img.mode == "F":
+                arr = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+            else:
+                if img.mode == "P":
+                    img = img.convert("RGBA")
+                if img.mode in ("RGBA", "LA", "La", "RGBa"):
+                    background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                    img = Image.alpha_composite(background, img.convert("RGBA"))
+                arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable image ({type(err).__name__}: {err})") from err
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def resize_crop(arr: np.ndarray, size: int = 224, resize: int = 256) -> tuple[torch.Tensor, tuple]:
+    """Resize the shorter side to ``resize`` (bilinear, antialiased), centre-crop ``size``.
+
+    Returns the ``[3, size, size]`` tensor and ``(scale, left, top)`` so that a point
+    ``(x, y)`` of the original maps to ``(x * scale - left, y * scale - top)``.
+    """
+    import torchvision.transforms.functional as TF
+
+    h, w = arr.shape[:2]
+    scale = resize / min(h, w)
+    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+    x = torch.from_numpy(arr).permute(2, 0, 1)
+    x = TF.resize(x, [new_h, new_w], antialias=True).clamp_(0, 1)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return x[:, top:top + size, left:left + size].contiguous(), (new_w / w, new_h / h, left, top)
+
+
+def _map_box(box, geometry, size: int) -> list[float]:
+    sx, sy, left, top = geometry
+    x0, y0, x1, y1 = box
+    out = [x0 * sx - left, y0 * sy - top, x1 * sx - left, y1 * sy - top]
+    return [float(min(max(v, 0.0), size)) for v in out]
+
+
+# ----------------------------------------------------------------------------- loaders
+def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resize: int = 256,
+                n: int | None = None, seed: int | None = None, labels: dict | None = None) -> ImageSet:
+    """Load images as ``[N, 3, size, size]`` in [0, 1] with names, labels and boxes.
+
+    Args:
+        source: ``"embedded"`` (the photos of ``data/embedded.json``), a folder, or
+            one image file. A folder is read ImageNet-val style: class sub-folders
+            (named by class index, ImageNet class name, or WNID when all 1000 are
+            present), or flat image files plus ``labels.txt``/``labels.csv``
+            (``filename label`` per line; label an index or a class name). Files
+            with other suffixes are ignored; an image file that cannot be decoded
+            raises an error naming it.
+        size, resize: centre-crop side and shorter-side resize.
+        n: keep ``n`` images: the first ``n`` in sorted order, or a random subset
+            drawn with ``seed`` when ``seed`` is given.
+        labels: optional ``{file name or stem: class index}``, overriding folders.
+
+    Example:
+        >>> data = load_images("embedded")
+        >>> data.images.shape[1:], data.names[0]
+        (torch.Size([3, 224, 224]), 'chelsea')
+    """
+    if isinstance(source, str) and source == "embedded":
+        entries = _embedded_entries()
+    else:
+        entries = _folder_entries(Path(source), labels)
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if seed is not None:
+            order = torch.randperm(len(entries), generator=torch.Generator().manual_seed(seed)).tolist()
+            entries = [entries[i] for i in sorted(order[:n])]
+        else:
+            entries = entries[:n]
+    tensors, boxes = [], []
+    for e in entries:
+        x, geometry = resize_crop(read_image(e["path"]), size, resize)
+        tensors.append(x)
+        boxes.append(_map_box(e["box"], geometry, size) if e.get("box") else [float("nan")] * 4)
+    return ImageSet(images=torch.stack(tensors), names=[e["name"] for e in entries],
+                    labels=torch.tensor([e.get("label", -1) for e in entries], dtype=torch.long),
+                    boxes=torch.tensor(boxes, dtype=torch.float32), paths=[str(e["path"]) for e in entries],
+                    info=[e.get("info", {}) for e in entries])
+
+
+def embedded_manifest() -> dict:
+    """The manifest ``data/embedded.json`` (origin, licence, attribution, label, box per photo)."""
+    return json.loads((data_dir() / "embedded.json").read_text())
+
+
+def _embedded_entries() -> list[dict]:
+    root = data_dir()
+    entries = []
+    for item in embedded_manifest()["images"]:
+        path = root / item["file"]
+        if not path.is_file():
+            raise FileNotFoundError(f"embedded photo {item['name']!r} is missing: {path}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != item["sha256"]:
+            raise ValueError(f"embedded photo {path} does not match its checksum in embedded.json")
+        entries.append({"name": item["name"], "path": path, "label": item["label"], "box": item["box"],
+                        "info": item})
+    return entries
+
+
+def _class_index(label: str, where: str) -> int:
+    from .models import imagenet_classes
+
+    label = label.strip()
+    if re.fullmatch(r"\d+", label):
+        return int(label)
+    classes = imagenet_classes()
+    if label in classes:
+        return classes.index(label)
+    lowered = [c.lower() for c in classes]
+    if label.lower().replace("_", " ") in lowered:
+        return lowered.index(label.lower().replace("_", " "))
+    raise ValueError(f"{where}: label {label!r} is neither a class index nor an ImageNet class name")
+
+
+def _folder_entries(root: Path, labels: dict | None) -> list[dict]:
+    if not root.exists():
+        raise FileNotFoundError(f"image source {str(root)!r} does not exist (use 'embedded' or a folder/file path)")
+    if root.is_file():
+        files, folder_labels = [root], {}
+    else:
+        subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        files = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        folder_labels = {}
+        if subdirs:
+            wnid = all(re.fullmatch(r"n\d{8}", d.name) for d in subdirs)
+            if wnid and len(subdirs) != 1000 and labels is None:
+                raise ValueError(f"{root}: class folders are WordNet ids but only {len(subdirs)} of the 1000 "
+                                 f"ImageNet classes are present, so their indices are unknown; pass "
+                                 f"labels={{file: index}} or name the folders by class index")
+            for i, d in enumerate(subdirs):
+                idx = i if wnid else _class_index(d.name, str(d))
+                for f in sorted(d.iterdir()):
+                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                        files.append(f)
+                        folder_labels[f] = idx
+        label_file = next((root / name for name in LABEL_FILES if (root / name).is_file()), None)
+        if label_file is not None:
+            folder_labels.update(_read_label_file(label_file, root))
+    if not files:
+        raise ValueError(f"no images found in {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    entries = []
+    for f in files:
+        label = folder_labels.get(f, -1)
+        if labels is not None:
+            label = labels.get(f.name, labels.get(f.stem, label))
+        entries.append({"name": f.stem, "path": f, "label": int(label)})
+    return entries
+
+
+def _read_label_file(path: Path, root: Path) -> dict:
+    out = {}
+    with open(path, newline="") as fh:
+        text = fh.read()
+    delimiter = "," if path.suffix == ".csv" else ("\t" if path.suffix == ".tsv" else None)
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = next(csv.reader([line], delimiter=delimiter)) if delimiter else line.split(maxsplit=1)
+        if len(parts) < 2:
+            raise ValueError(f"{path}:{lineno}: expected 'filename label', got {line!r}")
+        name, label = parts[0].strip(), parts[1].strip()
+        if name.lower() in ("file", "filename", "image") and lineno == 1:
+            continue  # header
+        out[root / name] = _class_index(label, f"{path}:{lineno}")
+    return out
+
+
+def class_names(indices: Sequence[int] | torch.Tensor) -> list[str]:
+    """ImageNet names of class indices."""
+    from .models import imagenet_classes
+
+    classes = imagenet_classes()
+    return [classes[int(i)] for i in (indices.tolist() if isinstance(indices, torch.Tensor) else indices)]

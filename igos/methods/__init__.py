@@ -1,0 +1,16 @@
+"""Attribution methods, one paper per file, all with the same head::
+
+    method(model, images, target=None, *, ...) -> saliency [N, h, w]
+
+``METHODS`` maps registry names to the functions.
+"""
+from __future__ import annotations
+
+from .gradient import gradient, gradient_x_input
+
+METHODS = {
+    "gradient": gradient,
+    "gradient_x_input": gradient_x_input,
+}
+
+__all__ = ["METHODS", "gradient", "gradient_x_input"]
