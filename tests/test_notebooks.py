@@ -1,0 +1,79 @@
+"""Guards for the notebook tests.
+
+``make test`` runs ``pytest --nbval-lax`` on the golden notebooks in tests/notebooks/
+(papermill outputs of the chapters in fast mode): nbval re-executes each golden, fails on
+any error, and compares the outputs of the cells tagged ``nbval-check-output``. These
+tests make sure that this checks what it claims to check.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "notebooks"
+
+
+def toc_chapters() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def code_cells(nb):
+    return [c.source for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def checked(cell) -> bool:
+    return "nbval-check-output" in cell.metadata.get("tags", []) or "NBVAL_CHECK_OUTPUT" in cell.source
+
+
+CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.ipynb"))
+
+
+def test_every_chapter_is_in_the_toc():
+    assert CHAPTERS, "no chapters found"
+    assert set(CHAPTERS) == set(toc_chapters())
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_golden_exists_and_matches_chapter(chapter):
+    golden = GOLDEN / chapter.name
+    assert golden.exists(), f"{golden} missing: run `make golden`"
+    book_nb, gold_nb = nbformat.read(chapter, 4), nbformat.read(golden, 4)
+    assert code_cells(book_nb) == code_cells(gold_nb), (
+        f"{golden.name} is stale: its code differs from {chapter}; regenerate it with `make golden`")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_golden_check_cells_are_compared(chapter):
+    """nbval silently skips a cell whose execution count is null or that has no outputs."""
+    gold = nbformat.read(GOLDEN / chapter.name, 4)
+    cells = [c for c in gold.cells if c.cell_type == "code" and checked(c)]
+    assert cells, f"{chapter.name} has no check cells (tag: nbval-check-output)"
+    for c in cells:
+        assert c.execution_count is not None and c.outputs, f"check cell without stored output in {chapter.name}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_is_committed_without_outputs(chapter):
+    nb = nbformat.read(chapter, 4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert any("parameters" in t for t in tags), f"{chapter.name} has no cell tagged 'parameters'"
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs and not checked(c)]
+    assert not dirty, f"{chapter.name}: cells {dirty} carry outputs; strip them"
