@@ -7,10 +7,14 @@
 from __future__ import annotations
 
 from .gradient import gradient, gradient_x_input
+from .i_gos import i_gos
+from .mask import mask
 
 METHODS = {
     "gradient": gradient,
     "gradient_x_input": gradient_x_input,
+    "i_gos": i_gos,
+    "mask": mask,
 }
 
-__all__ = ["METHODS", "gradient", "gradient_x_input"]
+__all__ = ["METHODS", "gradient", "gradient_x_input", "i_gos", "mask"]
