@@ -47,8 +47,9 @@ def layer_gradients(model: nn.Module, images: torch.Tensor, target: torch.Tensor
     """
     acts, grads, scores = [], [], []
     for sl in chunks(images.shape[0], batch_size):
+        # the input requires grad so that the activations do, even with frozen parameters
         with capture(model, layer) as store:
-            s = select_score(model(images[sl]), target[sl], score)
+            s = select_score(model(images[sl].detach().requires_grad_(True)), target[sl], score)
         a = store.activation
         (g,) = torch.autograd.grad(s.sum(), a)
         acts.append(a.detach())
