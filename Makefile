@@ -35,7 +35,7 @@ book: $(STAMP)
 	@h=$$(cat igos/*.py igos/*/*.py | sha1sum | cut -c1-16); \
 	 if [ "$$(cat _build/.igos-hash 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
 	 mkdir -p _build; echo $$h > _build/.igos-hash
-	MPLBACKEND=Agg $(VENV)/bin/jupyter-book build . -W --keep-going
+	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "Open _build/html/index.html"
 
 golden: $(STAMP)

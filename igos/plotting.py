@@ -68,3 +68,22 @@ def grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor] | None = None, *
             overlay(axes[i, j], images[i], sal[i], norm=norm, title=name if i == 0 else None)
     fig.tight_layout()
     return fig
+
+
+def predictions(images: torch.Tensor, probs: torch.Tensor, class_names: Sequence[str], *,
+                names: Sequence[str] | None = None, boxes=None, k: int = 5, cols: int = 4, size: float = 3.0):
+    """Photos with their top-``k`` classes and probabilities (and object boxes), ``cols`` per row."""
+    n = images.shape[0]
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 0.25 * k) * rows), squeeze=False)
+    top = probs.detach().cpu().topk(k, dim=1)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        overlay(ax, images[i].cpu(), box=None if boxes is None else boxes[i])
+        lines = [f"{p:.2f}  {class_names[c][:22]}" for p, c in zip(top.values[i].tolist(), top.indices[i].tolist())]
+        head = f"{names[i]}\n" if names is not None else ""
+        ax.set_title(head + "\n".join(lines), fontsize=8, loc="left", family="monospace")
+    fig.tight_layout()
+    return fig
