@@ -64,3 +64,62 @@ def make_baseline(baseline, images: torch.Tensor, *, seed: int = 0) -> torch.Ten
         gen = torch.Generator(device="cpu").manual_seed(seed)
         return torch.rand(images.shape, generator=gen, dtype=images.dtype).to(images.device)
     raise ValueError(f"unknown baseline {baseline!r}; use one of {BASELINES}, a float or a tensor")
+
+
+def neutral_baseline(model, reference="black", *, size: int | None = None, n_iter: int = 200, lr: float = 0.1,
+                     distance_weight: float = 0.01, clamp: bool = True, device=None):
+    """A "well-behaved" baseline: near-uniform output, close to a reference image.
+
+    Lerma & Lucas, "Baseline Computation for Attribution Methods Based on Interpolated
+    Inputs", arXiv:2204.06120 (loss as in the authors' notebook): minimise
+
+        L(b) = (1 - w) * max_j |y_j(b) - 1/K| + w * mean((b - b0)^2)
+
+    with ``y = softmax(model(b))``, ``K`` classes, ``w = distance_weight``, starting at
+    ``b = b0`` (``reference``), by RMSprop. The distance is measured in 0-255 pixel units
+    and the step ``lr`` is in those units too, like the authors' caffe-preprocessed
+    inputs. With ``clamp=True`` (default) ``b`` is projected onto valid images [0, 1]
+    after each step; the authors let it leave that range.
+
+    Args:
+        model: classifier on images in [0, 1].
+        reference: ``b0``: ``"black"``, ``"grey"`` or a tensor ``[1, 3, H, W]``.
+        size: image side when ``reference`` is a name (default ``model.input_size``).
+        n_iter, lr: RMSprop iterations and step.
+
+    Returns:
+        ``(baseline [1, 3, H, W], history)`` where ``history`` holds per-iteration
+        ``loss``, ``max_rel_error`` (``K * max_j |y_j - 1/K|``), ``entropy`` of ``y`` and
+        ``distance`` (mean squared difference to ``b0`` in 0-255 units).
+    """
+    from .devices import resolve_device
+    from .layers import preserved
+
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
+    if isinstance(reference, torch.Tensor):
+        b0 = reference.detach().to(device, torch.float32)
+    else:
+        side = size or getattr(model, "input_size", 224)
+        b0 = make_baseline(reference, torch.zeros(1, 3, side, side, device=device))
+    b = (b0 * 255).clone().requires_grad_(True)
+    opt = torch.optim.RMSprop([b], lr=lr)
+    history = {"loss": [], "max_rel_error": [], "entropy": [], "distance": []}
+    with preserved(model):
+        for _ in range(n_iter + 1):
+            y = model(b / 255).softmax(dim=1)[0]
+            k = y.numel()
+            distance = ((b - b0 * 255) ** 2).mean()
+            loss = (1 - distance_weight) * (y - 1 / k).abs().max() + distance_weight * distance
+            history["loss"].append(loss.item())
+            history["max_rel_error"].append(k * (y - 1 / k).abs().max().item())
+            history["entropy"].append(-(y * y.clamp_min(1e-30).log()).sum().item())
+            history["distance"].append(distance.item())
+            if len(history["loss"]) > n_iter:
+                break
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if clamp:
+                with torch.no_grad():
+                    b.clamp_(0, 255)
+    return (b.detach() / 255), history
