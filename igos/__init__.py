@@ -9,11 +9,12 @@ where ``model`` comes from :func:`load_model` (images in [0, 1], logits out) and
 """
 from __future__ import annotations
 
-from . import data, plotting
+from . import data, metrics, plotting
 from .baselines import blur, make_baseline
 from .data import ImageSet, load_images
 from .devices import device_name, resolve_device
 from .layers import capture, get_layer, preserved
+from .metrics import deletion, deletion_curve, insertion, insertion_curve, pointing_game
 from .methods import *  # noqa: F401,F403  (each method is also igos.<name>)
 from .methods import METHODS
 from .models import MODELS, ImageClassifier, imagenet_classes, load_model, wrap
@@ -31,5 +32,6 @@ def explain(model, images, target=None, method: str = "gradient", **options):
 
 
 __all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "data", "device_name",
-           "explain", "get_layer", "imagenet_classes", "load_images", "load_model", "make_baseline", "plotting",
+           "deletion", "deletion_curve", "explain", "get_layer", "imagenet_classes", "insertion", "insertion_curve",
+           "load_images", "load_model", "make_baseline", "metrics", "plotting", "pointing_game",
            "predict", "preserved", "resolve_device", "upsample", "wrap"]

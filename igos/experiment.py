@@ -1,0 +1,636 @@
+"""The experiment runner: methods x resolutions x images -> one JSON line per result.
+
+Run it from the shell::
+
+    python -m igos run experiment.yaml                    # one process
+    torchrun --nproc-per-node 4 -m igos run experiment.yaml  # 4 processes (GPUs or CPU)
+
+or from Python with :func:`run`. A config (YAML or JSON) looks like::
+
+    model: efficientnet_lite0        # a name of igos.MODELS
+    images: embedded                 # or a folder / file (relative to the config file)
+    n_images: 50                     # null: all; the first n in sorted order ...
+    image_size: 224                  # centre crop (after resizing the shorter side to 256/224 of it)
+    image_seed: null                 # ... or a random subset drawn with this seed
+    seed: 0                          # passed to every method that takes `seed`
+    device: auto                     # not part of the config hash
+    target: label                    # "label": the true class (the prediction when it is unknown or
+                                     # outside the model's classes), "predicted", or an int
+    resolutions: [224, 112, 28, 14]  # for methods that take `resolution` (i_gos, mask, ...)
+    methods:                         # a list of names / specs, or {name: options}
+      - gradient
+      - {name: i_gos, label: i_gos_no_tv, options: {tv: 0}, resolutions: [28]}
+    metrics: {n_steps: 100, baseline: blur, batch_size: 64, tolerance: 15, curves: false}
+    results: results/exp.jsonl       # default: <config name>.jsonl beside the config
+
+Each (image, method, resolution) gives one row. The row is appended to the results
+file as soon as it is computed, and the file is flushed and fsynced. A row holds the
+deletion and insertion AUCs, the pointing game hit (when the image has a box), the
+method's seconds, its iterations and final loss (when the method reports them through
+``callback``), the device, the package and torch versions, and the config hash.
+Methods without a ``resolution`` argument give one row at their native map size, with
+``resolution: null``.
+
+**Resuming.** A rerun reads every finished row and skips it. A row counts as finished
+only when its line is complete (it ends with a newline and parses). A process killed
+with ``kill -9`` can leave half a line at the end of its file; the process that owns the
+file cuts it off before appending again, so the row is recomputed once. A results file
+written by a different config (another hash) is refused. Delete it, pass ``--fresh``, or
+choose another ``--results`` path.
+
+**Scaling.** Under ``torchrun`` (``WORLD_SIZE > 1``), image ``i`` goes to rank
+``i % WORLD_SIZE``. Every rank appends to its own part file ``<results>.parts/rank-R.jsonl``.
+After a barrier, rank 0 merges the parts and any earlier rows into ``<results>``: it
+deduplicates by key, sorts in plan order, writes a temporary file, renames it into place,
+and only then deletes the parts. torch.distributed is used for the barriers only, with
+the ``gloo`` backend even on GPUs. A barrier needs no tensors on the device, and gloo
+avoids NCCL's device binding and watchdog for processes that wait a long time for a
+slower rank. With several nodes, the results path must be on a shared file system. A
+one-process run appends to ``<results>`` directly and rewrites it sorted at the end.
+
+Explained in ``book/41_method_comparison.ipynb``.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib
+import inspect
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+CONFIG_KEYS = ("model", "images", "n_images", "image_seed", "image_size", "seed", "device", "target",
+               "resolutions", "methods", "metrics", "results")
+METRIC_KEYS = ("n_steps", "baseline", "batch_size", "tolerance", "curves", "pointing_game")
+#: Keys that do not change the numbers in a row; they are left out of the config hash.
+UNHASHED = ("device", "results", "images_path")
+UNHASHED_METRICS = ("batch_size",)
+#: Row fields that differ between two runs of the same config (timings, placement).
+VOLATILE = ("seconds", "metric_seconds", "time", "rank", "world_size", "host", "device", "device_name")
+DIST_TIMEOUT = datetime.timedelta(days=7)
+
+
+# ----------------------------------------------------------------------------- config
+def load_config(config: str | os.PathLike | dict) -> dict:
+    """Read a YAML/JSON config file (or take a dict) and return it normalised (see :func:`normalize_config`)."""
+    if isinstance(config, dict):
+        return normalize_config(config)
+    path = Path(config)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as err:  # pragma: no cover - pyyaml ships with the environment
+            raise ImportError("reading a YAML config needs pyyaml (pip install pyyaml); or write it as JSON") from err
+        raw = yaml.safe_load(text)
+    else:
+        raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the config must be a mapping of keys to values")
+    return normalize_config(raw, base_dir=path.parent, default_results=path.with_suffix(".jsonl"))
+
+
+def _method_specs(methods) -> list[dict]:
+    if methods is None:
+        raise ValueError("the config needs 'methods': a list of method names or specs, e.g. methods: [gradient]")
+    if isinstance(methods, (str, dict)) and not (isinstance(methods, dict) and "name" in methods):
+        items = [methods] if isinstance(methods, str) else [{"name": k, "options": v or {}}
+                                                            for k, v in methods.items()]
+    else:
+        items = methods if isinstance(methods, list) else [methods]
+    specs = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or "name" not in item:
+            raise ValueError(f"a method must be a name or a mapping with 'name', got {item!r}")
+        unknown = set(item) - {"name", "label", "options", "resolutions"}
+        if unknown:
+            raise ValueError(f"method {item['name']!r}: unknown key(s) {sorted(unknown)}; "
+                             f"use name, label, options, resolutions")
+        options = dict(item.get("options") or {})
+        for bad in ("resolution", "callback"):
+            if bad in options:
+                raise ValueError(f"method {item['name']!r}: set '{bad}' through the runner "
+                                 f"({'resolutions' if bad == 'resolution' else 'it records iterations itself'})")
+        res = item.get("resolutions")
+        specs.append({"name": str(item["name"]), "label": str(item.get("label", item["name"])),
+                      "options": options, "resolutions": None if res is None else _resolutions(res)})
+    labels = [s["label"] for s in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"method labels must be unique, got {labels}; give repeated methods a 'label'")
+    return specs
+
+
+def _resolutions(res) -> list:
+    res = [res] if isinstance(res, int) or res is None else list(res)
+    for r in res:
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 1):
+            raise ValueError(f"resolutions must be positive ints (or null for the method's default), got {r!r}")
+    return res
+
+
+def normalize_config(raw: dict, *, base_dir: str | os.PathLike | None = None,
+                     default_results: str | os.PathLike | None = None) -> dict:
+    """Fill in defaults, check the keys and return a plain dict.
+
+    A relative image folder and results path are taken relative to ``base_dir`` (the
+    config file's folder; the current folder for a dict). The hash sees the image
+    source as written, so moving the project does not invalidate its results.
+    """
+    unknown = set(raw) - set(CONFIG_KEYS) - {"images_path"}   # images_path: already normalised
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(unknown)}; known keys: {', '.join(CONFIG_KEYS)}")
+    metrics = dict(raw.get("metrics") or {})
+    bad = set(metrics) - set(METRIC_KEYS)
+    if bad:
+        raise ValueError(f"unknown metrics key(s) {sorted(bad)}; known: {', '.join(METRIC_KEYS)}")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    images = str(raw.get("images", "embedded"))
+    images_path = raw.get("images_path") or (
+        images if images == "embedded" or Path(images).is_absolute() else str((base / images).resolve()))
+    if raw.get("results") is not None:
+        results = Path(raw["results"])
+        results = results if results.is_absolute() else base / results
+    else:
+        results = default_results
+    target = raw.get("target", "label")
+    if target not in ("label", "predicted") and (isinstance(target, bool) or not isinstance(target, int)):
+        raise ValueError(f"target must be 'label', 'predicted' or a class index, got {target!r}")
+    n_images = raw.get("n_images")
+    if n_images is not None and (isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 1):
+        raise ValueError(f"n_images must be a positive int or null, got {n_images!r}")
+    cfg = {
+        "model": raw.get("model", "efficientnet_lite0"),
+        "images": images,
+        "images_path": images_path,
+        "n_images": n_images,
+        "image_seed": raw.get("image_seed"),
+        "image_size": int(raw.get("image_size", 224)),
+        "seed": int(raw.get("seed", 0)),
+        "device": raw.get("device", "auto"),
+        "target": target,
+        "resolutions": None if raw.get("resolutions") is None else _resolutions(raw["resolutions"]),
+        "methods": _method_specs(raw.get("methods")),
+        "metrics": {"n_steps": 100, "baseline": "blur", "batch_size": None, "tolerance": 15, "curves": False,
+                    "pointing_game": True, **metrics},
+        "results": None if results is None else str(results),
+    }
+    return cfg
+
+
+def config_hash(config: dict) -> str:
+    """A 16-hex-digit hash of everything in a normalised config that changes the numbers."""
+    hashed = {k: v for k, v in config.items() if k not in UNHASHED}
+    hashed["metrics"] = {k: v for k, v in config["metrics"].items() if k not in UNHASHED_METRICS}
+    text = json.dumps(hashed, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve_method(name: str):
+    """A name of :data:`igos.METHODS`, or ``"package.module:function"`` for your own method."""
+    from .methods import METHODS
+
+    if name in METHODS:
+        return METHODS[name]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"cannot import method {name!r}: {err}") from err
+    raise ValueError(f"unknown method {name!r}; registered: {', '.join(sorted(METHODS))} "
+                     f"(or give 'package.module:function')")
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _takes_resolution(fn) -> bool:
+    try:
+        return "resolution" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def plan(config: dict, n_images: int) -> list[tuple[int, str, Any]]:
+    """Every ``(image index, method label, resolution)`` of the experiment, in the order rows are written."""
+    pairs = []
+    for spec in config["methods"]:
+        fn = resolve_method(spec["name"])
+        if _takes_resolution(fn):
+            res = spec["resolutions"] if spec["resolutions"] is not None else (config["resolutions"] or [None])
+        else:
+            if spec["resolutions"] not in (None, [None]):
+                raise ValueError(f"method {spec['label']!r} has no 'resolution' argument; drop its 'resolutions' "
+                                 f"(it is evaluated at its native map size)")
+            res = [None]
+        pairs += [(spec["label"], r) for r in res]
+    return [(i, label, r) for i in range(n_images) for label, r in pairs]
+
+
+def row_key(index: int, label: str, resolution) -> str:
+    """The unique key of a row: ``"<image index>/<method label>/<resolution or native>"``."""
+    return f"{index}/{label}/{'native' if resolution is None else resolution}"
+
+
+# ----------------------------------------------------------------------------- images
+class ImageSource:
+    """The images of a config, decoded one at a time (a large folder never sits in memory).
+
+    Selection, decoding and boxes are those of :func:`igos.load_images`, which a test
+    checks.
+    """
+
+    def __init__(self, source: str, n: int | None = None, seed: int | None = None, size: int = 224,
+                 resize: int | None = None):
+        from . import data
+
+        self._data = data
+        if source == "embedded":
+            entries = data._embedded_entries()
+        else:
+            entries = data._folder_entries(Path(source), None)
+        if n is not None:
+            if seed is not None:
+                order = torch.randperm(len(entries), generator=torch.Generator().manual_seed(seed)).tolist()
+                entries = [entries[i] for i in sorted(order[:n])]
+            else:
+                entries = entries[:n]
+        self.entries = entries
+        # Shorter side 256 for a 224 crop, and the same ratio for other sizes.
+        self.size, self.resize = size, resize if resize is not None else round(size * 256 / 224)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def load(self, index: int) -> tuple[torch.Tensor, str, int, torch.Tensor]:
+        """``(image [3, S, S], name, label, box [4] (NaN where unknown))``."""
+        e = self.entries[index]
+        x, geometry = self._data.resize_crop(self._data.read_image(e["path"]), self.size, self.resize)
+        box = self._data._map_box(e["box"], geometry, self.size) if e.get("box") else [math.nan] * 4
+        return x, e["name"], int(e.get("label", -1)), torch.tensor(box, dtype=torch.float32)
+
+
+# ----------------------------------------------------------------------------- files
+def parts_dir(results: str | os.PathLike) -> Path:
+    """The folder of the per-rank part files of ``results``."""
+    results = Path(results)
+    return results.with_name(results.name + ".parts")
+
+
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """The complete rows of one JSONL file. A line without its newline, or that does not parse, is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    for lineno, line in enumerate(lines[:-1], 1):  # the last piece has no newline: unfinished or empty
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{lineno}: skipping a line that is not valid JSON", stacklevel=2)
+            continue
+        if isinstance(row, dict) and "key" in row:
+            rows.append(row)
+    return rows
+
+
+def read_results(results: str | os.PathLike, *, include_parts: bool = True) -> list[dict]:
+    """Rows of ``results`` plus, if asked, those of its unmerged part files, without duplicates."""
+    rows = read_rows(results)
+    pdir = parts_dir(results)
+    if include_parts and pdir.is_dir():
+        for part in sorted(pdir.glob("rank-*.jsonl")):
+            rows += read_rows(part)
+    seen, out = set(), []
+    for row in rows:
+        if row["key"] not in seen:
+            seen.add(row["key"])
+            out.append(row)
+    return out
+
+
+def _repair(path: Path) -> None:
+    """Cut an unfinished last line (a process killed mid-write) off a file this process owns."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class RowWriter:
+    """Append rows to a JSONL file, one flushed and fsynced line per row."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _repair(self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._fh.write(json.dumps(row, allow_nan=False, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ConfigMismatch(RuntimeError):
+    """The results file holds rows of another config."""
+
+
+def _check_hash(rows: Iterable[dict], digest: str, results: Path) -> None:
+    others = sorted({r.get("config_hash") for r in rows} - {digest}, key=str)
+    if others:
+        raise ConfigMismatch(
+            f"{results} (or its parts in {parts_dir(results)}/) holds rows of a different config "
+            f"(config hash {', '.join(map(str, others))}; this config is {digest}). Nothing was written. "
+            f"To start fresh, delete {results} and {parts_dir(results)}/, or rerun with --fresh "
+            f"(run(..., fresh=True)); to keep both, pass another path with --results.")
+
+
+def _merge(results: Path, order: dict, digest: str) -> list[dict]:
+    """Rank 0: merge ``results`` and its parts into ``results``: dedup, sort, atomic rename, remove the parts."""
+    rows = read_results(results)
+    _check_hash(rows, digest, results)
+    rows.sort(key=lambda r: (order.get(r["key"], len(order)), r["key"]))
+    tmp = results.with_name(results.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, allow_nan=False, separators=(",", ":")) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, results)
+    shutil.rmtree(parts_dir(results), ignore_errors=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- distributed
+class _Dist:
+    """Rank, world size and barriers under torchrun; a no-op in one process."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self._owned = False
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group(backend="gloo", timeout=DIST_TIMEOUT)
+                self._owned = True
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self._owned:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self._owned = False
+
+
+def _device_for_rank(device, local_rank: int, world: int) -> torch.device:
+    from .devices import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count() if world > 1 else 0)
+    return dev
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _Recorder:
+    """The ``callback(step, loss, mask)`` given to optimisation methods: counts calls, keeps the last loss."""
+
+    def __init__(self) -> None:
+        self.calls, self.loss = 0, None
+
+    def __call__(self, step=None, loss=None, mask=None, *args, **kwargs) -> None:
+        self.calls += 1
+        if loss is not None:
+            self.loss = torch.as_tensor(loss).detach().float().mean().item()
+
+
+# ----------------------------------------------------------------------------- run
+def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, config: dict,
+             box: torch.Tensor | None = None) -> dict:
+    """One method at one resolution on one image ``[1, 3, H, W]`` -> the measured fields of a row."""
+    from . import metrics as M
+
+    fn = resolve_method(spec["name"])
+    kwargs = dict(spec["options"])
+    if resolution is not None:
+        kwargs["resolution"] = resolution
+    if _accepts(fn, "seed") and "seed" not in kwargs:
+        kwargs["seed"] = config["seed"]
+    recorder = _Recorder() if _accepts(fn, "callback") else None
+    if recorder is not None:
+        kwargs["callback"] = recorder
+    device = image.device
+    _sync(device)
+    t0 = time.perf_counter()
+    saliency = fn(model, image, target, **kwargs)
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    m = config["metrics"]
+    opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"])
+    t0 = time.perf_counter()
+    dele = M.deletion_curve(model, image, saliency, target, **opts)
+    ins = M.insertion_curve(model, image, saliency, target, **opts)
+    _sync(device)
+    row = {
+        "map_size": list(saliency.shape[-2:]),
+        "deletion": M.auc(*dele).item(),
+        "insertion": M.auc(*ins).item(),
+        "pointing_hit": None,
+        "seconds": seconds,
+        "metric_seconds": time.perf_counter() - t0,
+        "iterations": recorder.calls if recorder is not None and recorder.calls else None,
+        "loss": _finite(recorder.loss) if recorder is not None else None,
+    }
+    if m["pointing_game"] and box is not None and torch.isfinite(box).all():
+        row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), box[None], image_size=tuple(image.shape[-2:]),
+                                                   tolerance=m["tolerance"])[0])
+    if m["curves"]:
+        row["fractions"] = dele.fractions.tolist()
+        row["deletion_curve"] = dele.probs[0].tolist()
+        row["insertion_curve"] = ins.probs[0].tolist()
+    return row
+
+
+def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = None, *, fresh: bool = False,
+        device: str | None = None, progress: bool = True) -> Path:
+    """Run (or resume) an experiment and return the path of the merged results file.
+
+    Args:
+        config: a YAML/JSON file or a dict (see the module docstring).
+        results: the JSONL results file; overrides the config's ``results``.
+        fresh: delete earlier results of this path first (instead of resuming).
+        device: overrides the config's ``device``.
+        progress: show a tqdm progress bar with ETA (rank 0 only).
+    """
+    from tqdm.auto import tqdm
+
+    from . import __version__
+    from .devices import device_name
+    from .models import load_model
+    from .targets import num_classes_of, predict
+
+    cfg = load_config(config)
+    if device is not None:
+        cfg["device"] = device
+    results = results if results is not None else cfg["results"]
+    if results is None:
+        raise ValueError("no results path: set 'results' in the config or pass results=... / --results")
+    results = Path(results)
+    digest = config_hash(cfg)
+    source = ImageSource(cfg["images_path"], cfg["n_images"], cfg["image_seed"], cfg["image_size"])
+    tasks = plan(cfg, len(source))
+    order = {row_key(*t): pos for pos, t in enumerate(tasks)}
+    specs = {s["label"]: s for s in cfg["methods"]}
+
+    dist = _Dist()
+    try:
+        if fresh and dist.rank == 0:
+            results.unlink(missing_ok=True)
+            shutil.rmtree(parts_dir(results), ignore_errors=True)
+        dist.barrier()
+        own = results if dist.world == 1 else parts_dir(results) / f"rank-{dist.rank:05d}.jsonl"
+        if own.is_file():
+            _repair(own)
+        existing = read_results(results)
+        _check_hash(existing, digest, results)
+        done = {row["key"] for row in existing}
+        mine = [t for t in tasks if t[0] % dist.world == dist.rank]
+        todo = [t for t in mine if row_key(*t) not in done]
+
+        dev = _device_for_rank(cfg["device"], dist.local_rank, dist.world)
+        base = {"config_hash": digest, "images": cfg["images"], "model": cfg["model"], "device": str(dev), "device_name": device_name(dev),
+                "version": __version__, "torch": torch.__version__, "rank": dist.rank, "world_size": dist.world,
+                "host": platform.node() or socket.gethostname()}
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="row", dynamic_ncols=True,
+                   desc=f"igos run{f' (rank 0 of {dist.world})' if dist.world > 1 else ''}",
+                   disable=not progress or dist.rank != 0)
+        model = load_model(cfg["model"], dev) if todo else None
+        with RowWriter(own) as writer:
+            current = None
+            for index, label, resolution in todo:
+                if current is None or current[0] != index:
+                    x, name, true_label, box = source.load(index)
+                    x = x[None].to(dev)
+                    predicted = int(predict(model, x)[0])
+                    if isinstance(cfg["target"], int):
+                        target, why = cfg["target"], "config"
+                    elif cfg["target"] == "label" and 0 <= true_label < num_classes_of(model, x):
+                        target, why = true_label, "label"
+                    else:
+                        target, why = predicted, "predicted"
+                    current = (index, x, name, true_label, box, predicted, target, why)
+                _, x, name, true_label, box, predicted, target, why = current
+                spec = specs[label]
+                measured = evaluate(model, x, target, spec, resolution, cfg, box)
+                row = {"key": row_key(index, label, resolution), "image_index": index, "image": name,
+                       "label": true_label, "target": target, "target_source": why, "predicted": predicted,
+                       "method": label, "method_name": spec["name"], "resolution": resolution, **measured,
+                       **base, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                writer.write(row)
+                bar.update(1)
+        bar.close()
+        dist.barrier()
+        if dist.rank == 0:
+            rows = _merge(results, order, digest)
+            missing = len(tasks) - sum(r["key"] in order for r in rows)
+            if missing:
+                warnings.warn(f"{results}: {missing} of {len(tasks)} rows are missing after the merge", stacklevel=2)
+    finally:
+        dist.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m igos run CONFIG [--results PATH] [--fresh] [--device DEV] [--no-progress]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m igos", description="igos experiment runner")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run or resume an experiment (also under torchrun)")
+    p_run.add_argument("config", help="a YAML or JSON config file")
+    p_run.add_argument("--results", help="results JSONL file (default: the config's 'results')")
+    p_run.add_argument("--fresh", action="store_true", help="delete earlier results at that path first")
+    p_run.add_argument("--device", help="override the config's device (auto, cpu, cuda, ...)")
+    p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_tab = sub.add_parser("table", help="summarise a results file (mean and 95%% interval)")
+    p_tab.add_argument("results", help="results JSONL file")
+    p_tab.add_argument("--paper", type=int, choices=range(1, 7), help="lay it out as the paper's Table N")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            path = run(args.config, args.results, fresh=args.fresh, device=args.device,
+                       progress=not args.no_progress)
+        except ConfigMismatch as err:
+            parser.exit(2, f"error: {err}\n")
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"results: {path}")
+        return 0
+    from . import tables
+
+    rows = read_results(args.results)
+    frame = tables.compare(rows, args.paper) if args.paper else tables.summarize(rows)
+    print(frame.to_string())
+    return 0
+
+
+__all__ = ["ConfigMismatch", "ImageSource", "RowWriter", "config_hash", "evaluate", "load_config", "main",
+           "normalize_config", "parts_dir", "plan", "read_results", "read_rows", "resolve_method", "row_key",
+           "run"]

@@ -1,0 +1,253 @@
+"""The experiment runner: rows, resuming after kill -9, refusing mixed configs, torchrun parts.
+
+All runs use the seeded ``tiny_cnn`` on 4 embedded photos cropped to 64 x 64, with the
+plain gradient (native map) and ``helpers_experiment:coarse_gradient`` at two resolutions:
+12 rows per run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import igos
+from igos import experiment as ex
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+CONFIG = {
+    "model": "tiny_cnn",
+    "images": "embedded",
+    "n_images": 4,
+    "image_size": 64,
+    "seed": 3,
+    "device": "cpu",
+    "methods": ["gradient", {"name": "helpers_experiment:coarse_gradient", "label": "coarse",
+                             "resolutions": [4, 8]}],
+    "metrics": {"n_steps": 8, "batch_size": 16},
+}
+N_ROWS = 4 * 3
+
+
+def write_config(folder: Path, config=None, name="exp.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(config or CONFIG))
+    return path
+
+
+def stable(rows):
+    """Rows keyed by ``key`` without the fields that differ between equivalent runs."""
+    return {r["key"]: {k: v for k, v in r.items() if k not in ex.VOLATILE} for r in rows}
+
+
+def assert_same_results(rows, reference):
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys)), "duplicate rows"
+    got, want = stable(rows), stable(reference)
+    assert set(got) == set(want), "missing or extra rows"
+    for key in want:
+        for field, value in want[key].items():
+            if isinstance(value, float):
+                assert got[key][field] == pytest.approx(value, rel=1e-5, abs=1e-7), (key, field)
+            else:
+                assert got[key][field] == value, (key, field)
+
+
+def env(**extra):
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROOT), e.get("PYTHONPATH", "")])
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted one-process run: ``(results path, rows)``."""
+    folder = tmp_path_factory.mktemp("reference")
+    path = ex.run(write_config(folder), progress=False)
+    return path, ex.read_rows(path)
+
+
+# ----------------------------------------------------------------------------- rows
+def test_rows_fields_and_order(reference):
+    path, rows = reference
+    assert path.name == "exp.jsonl" and len(rows) == N_ROWS
+    assert [r["key"] for r in rows][:3] == ["0/gradient/native", "0/coarse/4", "0/coarse/8"]
+    first = rows[0]
+    for field in ("deletion", "insertion", "seconds", "metric_seconds", "device", "version", "config_hash",
+                  "image", "label", "target", "map_size", "resolution", "iterations", "loss", "pointing_hit"):
+        assert field in first, field
+    assert first["version"] == igos.__version__ and first["device"] == "cpu"
+    assert first["resolution"] is None and first["map_size"] == [64, 64] and first["iterations"] is None
+    coarse = [r for r in rows if r["method"] == "coarse"]
+    assert {tuple(r["map_size"]) for r in coarse} == {(4, 4), (8, 8)}
+    assert all(r["iterations"] == 3 and r["loss"] == pytest.approx(1 / 3) for r in coarse)  # via callback
+    assert all(0 <= r["deletion"] <= 1 and 0 <= r["insertion"] <= 1 for r in rows)
+    assert all(isinstance(r["pointing_hit"], bool) for r in rows)       # the embedded photos have boxes
+    # tiny_cnn has 10 classes: the ImageNet labels are outside them, so the prediction is explained.
+    assert all(r["target_source"] == "predicted" and r["target"] == r["predicted"] for r in rows)
+
+
+def test_metrics_in_rows_match_a_direct_call(reference):
+    _, rows = reference
+    row = next(r for r in rows if r["key"] == "1/coarse/4")
+    model = igos.load_model("tiny_cnn", device="cpu")
+    x, *_ = ex.ImageSource("embedded", 4, None, 64).load(1)
+    sys.path.insert(0, str(TESTS))
+    from helpers_experiment import coarse_gradient
+
+    sal = coarse_gradient(model, x[None], row["target"], resolution=4, seed=3)
+    assert igos.deletion(model, x[None], sal, row["target"], n_steps=8).item() == pytest.approx(row["deletion"],
+                                                                                            rel=1e-6)
+
+
+def test_image_source_matches_load_images():
+    for n, seed in ((3, None), (3, 1)):
+        data = igos.load_images("embedded", size=64, resize=73, n=n, seed=seed)
+        source = ex.ImageSource("embedded", n, seed, 64)
+        assert len(source) == len(data)
+        for i in range(len(data)):
+            x, name, label, box = source.load(i)
+            assert torch.equal(x, data.images[i]) and name == data.names[i] and label == int(data.labels[i])
+            assert torch.allclose(box, data.boxes[i], equal_nan=True)
+
+
+def test_rerun_skips_finished_rows(reference, tmp_path):
+    path, rows = reference
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(path, copy)
+    before = copy.read_bytes()
+    ex.run(write_config(tmp_path), copy, progress=False)
+    assert copy.read_bytes() == before                                # nothing recomputed, nothing added
+
+
+# ----------------------------------------------------------------------------- interruptions
+def test_truncated_last_line_is_recomputed(reference, tmp_path):
+    path, rows = reference
+    copy = tmp_path / "exp.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    copy.write_bytes(b"".join(lines[:5]) + lines[5][: len(lines[5]) // 2])   # killed while writing row 6
+    ex.run(write_config(tmp_path), progress=False)
+    assert_same_results(ex.read_rows(copy), rows)
+
+
+def test_kill_9_midway_then_resume(reference, tmp_path):
+    _, rows = reference
+    config = write_config(tmp_path)
+    results = tmp_path / "exp.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "igos", "run", str(config), "--no-progress"], cwd=tmp_path,
+                            env=env(IGOS_TEST_DELAY=0.4, OMP_NUM_THREADS=2), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ex.read_rows(results)) < 3:
+        assert proc.poll() is None, proc.stdout.read().decode()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(ex.read_rows(results))
+    assert 3 <= done < N_ROWS, "the run was not interrupted midway"
+    ex.run(config, progress=False)                                     # resume
+    assert_same_results(ex.read_rows(results), rows)
+
+
+def test_leftover_parts_of_an_interrupted_parallel_run_are_merged(reference, tmp_path):
+    path, rows = reference
+    results = tmp_path / "exp.jsonl"
+    parts = ex.parts_dir(results)
+    parts.mkdir()
+    lines = path.read_bytes().splitlines(keepends=True)
+    (parts / "rank-00000.jsonl").write_bytes(b"".join(lines[0:3] + lines[6:8]))
+    (parts / "rank-00001.jsonl").write_bytes(b"".join(lines[3:5]) + lines[5][:40])   # rank 1 was killed
+    results.write_bytes(b"".join(lines[0:2]))                                         # and an earlier merge
+    ex.run(write_config(tmp_path), progress=False)
+    assert not parts.exists()
+    assert_same_results(ex.read_rows(results), rows)
+
+
+@pytest.mark.slow  # two interpreters and a gloo rendezvous: about 20 s on 2 CPU cores
+def test_torchrun_two_processes_match_one_process(reference, tmp_path):
+    _, rows = reference
+    config = write_config(tmp_path)
+    results = tmp_path / "two.jsonl"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "igos", "run", str(config), "--results", str(results), "--no-progress"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env(OMP_NUM_THREADS=1), capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    merged = ex.read_rows(results)
+    assert not ex.parts_dir(results).exists()
+    assert {r["rank"] for r in merged} == {0, 1} and {r["world_size"] for r in merged} == {2}
+    assert all(r["image_index"] % 2 == r["rank"] for r in merged)       # images split by index modulo 2
+    assert [r["key"] for r in merged] == [r["key"] for r in rows]       # merged in plan order
+    assert_same_results(merged, rows)
+
+
+# ----------------------------------------------------------------------------- configs
+def test_refuses_to_mix_configs(reference, tmp_path):
+    path, rows = reference
+    copy = tmp_path / "exp.jsonl"
+    shutil.copy(path, copy)
+    other = dict(CONFIG, metrics={"n_steps": 4})
+    config = write_config(tmp_path, other)
+    with pytest.raises(ex.ConfigMismatch, match="--fresh"):
+        ex.run(config, progress=False)
+    assert ex.read_rows(copy) == rows                                   # untouched
+    with pytest.raises(SystemExit) as exit_info:
+        ex.main(["run", str(config), "--no-progress"])
+    assert exit_info.value.code == 2
+    ex.run(config, fresh=True, progress=False)                          # starting fresh works
+    assert {r["config_hash"] for r in ex.read_rows(copy)} == {ex.config_hash(ex.load_config(config))}
+
+
+def test_hash_ignores_device_results_and_batch_size():
+    a = ex.normalize_config(CONFIG)
+    b = ex.normalize_config(dict(CONFIG, device="cuda", results="elsewhere.jsonl",
+                                 metrics={"n_steps": 8, "batch_size": 2}))
+    c = ex.normalize_config(dict(CONFIG, seed=4))
+    assert ex.config_hash(a) == ex.config_hash(b) != ex.config_hash(c)
+
+
+def test_yaml_config(tmp_path):
+    yaml = pytest.importorskip("yaml")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    cfg = ex.load_config(path)
+    assert cfg["results"] == str(tmp_path / "exp.jsonl")
+    assert ex.config_hash(cfg) == ex.config_hash(ex.load_config(write_config(tmp_path)))
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="unknown config key"):
+        ex.normalize_config(dict(CONFIG, n_image=3))
+    with pytest.raises(ValueError, match="unknown metrics key"):
+        ex.normalize_config(dict(CONFIG, metrics={"steps": 3}))
+    with pytest.raises(ValueError, match="needs 'methods'"):
+        ex.normalize_config({"model": "tiny_cnn"})
+    with pytest.raises(ValueError, match="labels must be unique"):
+        ex.normalize_config(dict(CONFIG, methods=["gradient", "gradient"]))
+    with pytest.raises(ValueError, match="unknown method"):
+        ex.plan(ex.normalize_config(dict(CONFIG, methods=["no_such_method"])), 2)
+    with pytest.raises(ValueError, match="no 'resolution' argument"):
+        ex.plan(ex.normalize_config(dict(CONFIG, methods=[{"name": "gradient", "resolutions": [7]}])), 2)
+    with pytest.raises(ValueError, match="through the runner"):
+        ex.normalize_config(dict(CONFIG, methods=[{"name": "i_gos", "options": {"resolution": 7}}]))
+    with pytest.raises(ValueError, match="target"):
+        ex.normalize_config(dict(CONFIG, target="truth"))
+    with pytest.raises(FileNotFoundError):
+        ex.load_config("/no/such/config.yaml")
+
+
+def test_methods_as_mapping_and_resolutions():
+    cfg = ex.normalize_config(dict(CONFIG, methods={"gradient": {"score": "prob"}, "i_gos": {"n_iter": 2}},
+                                   resolutions=[14, 7]))
+    tasks = ex.plan(cfg, 2)
+    assert tasks[:3] == [(0, "gradient", None), (0, "i_gos", 14), (0, "i_gos", 7)] and len(tasks) == 6
+    assert cfg["methods"][0]["options"] == {"score": "prob"}
