@@ -491,8 +491,8 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
     _sync(device)
     row = {
         "map_size": list(saliency.shape[-2:]),
-        "deletion": M.auc(*dele).item(),
-        "insertion": M.auc(*ins).item(),
+        "deletion": _finite(M.auc(*dele).item()),          # None if the model returned NaN
+        "insertion": _finite(M.auc(*ins).item()),
         "pointing_hit": None,
         "seconds": seconds,
         "metric_seconds": time.perf_counter() - t0,

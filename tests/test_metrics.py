@@ -186,6 +186,12 @@ def test_insertion_of_a_map_is_deletion_of_its_negative(tiny_model, tiny_images)
     assert torch.allclose(metrics.auc(fr, ins), metrics.auc(fr, dele), atol=1e-6)
 
 
+def test_objective_is_the_perturbation_objective():
+    import igos.perturbation
+
+    assert metrics.objective is igos.perturbation.objective   # one definition of the I-GOS / Mask loss
+
+
 def test_baselines_black_grey_and_tensor(tiny_model, tiny_images):
     sal = torch.rand(3, 4, 4, generator=_gen(8))
     black = igos.deletion(tiny_model, tiny_images, sal, 2, baseline="black")
