@@ -87,3 +87,31 @@ def predictions(images: torch.Tensor, probs: torch.Tensor, class_names: Sequence
         ax.set_title(head + "\n".join(lines), fontsize=8, loc="left", family="monospace")
     fig.tight_layout()
     return fig
+
+
+DELETION_COLOR, INSERTION_COLOR = "tab:red", "tab:blue"
+
+
+def curves(ax, deletion=None, insertion=None, *, title: str | None = None, legend: bool = True):
+    """Deletion (red) and insertion (blue) curves of one image on ``ax``, AUCs in the legend.
+
+    ``deletion`` / ``insertion`` are ``(fractions [S+1], probs [S+1])`` pairs, e.g.
+    ``(curve.fractions, curve.probs[i])`` from :func:`igos.metrics.deletion_curve`.
+    """
+    for pair, color, name in ((deletion, DELETION_COLOR, "deletion"), (insertion, INSERTION_COLOR, "insertion")):
+        if pair is None:
+            continue
+        f, p = (np.asarray(torch.as_tensor(v).detach().float().cpu()) for v in pair)
+        area = float(np.trapezoid(p, f)) if hasattr(np, "trapezoid") else float(np.trapz(p, f))
+        ax.plot(f, p, color=color, lw=1.5, label=f"{name} {area:.3f}")
+        ax.fill_between(f, p, color=color, alpha=0.12)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("fraction of cells", fontsize=8)
+    ax.set_ylabel("p(target)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if legend:
+        ax.legend(fontsize=7, loc="upper right", frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
