@@ -74,13 +74,13 @@ def data_dir() -> Path:
 
 
 # ----------------------------------------------------------------------------- decoding
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as float32 RGB ``[H, W, 3]`` in [0, 1].
+def read_image(path) -> np.ndarray:
+    """Read an image (a path or a binary file object) as float32 RGB ``[H, W, 3]`` in [0, 1].
 
     Grayscale is repeated to 3 channels, 16-bit images are scaled by 65535, palette
     images are expanded, and transparency is composited over white.
     """
-    path = Path(path)
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     try:
         with Image.open(path) as img:
             img.load()
