@@ -94,8 +94,12 @@ def regularizer(mask: torch.Tensor, lambda1: float, lambda2: float, tv_beta: flo
 
 
 def target_prob(model: nn.Module, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Softmax probability of ``target[i]`` for image ``i``, ``[N]`` float32 (differentiable)."""
-    return select_score(model(images).float(), target, "prob")
+    """Softmax probability of ``target[i]`` for image ``i``, ``[N]`` (differentiable).
+
+    Computed in float32 at least (float64 models stay float64; bf16 logits are upcast).
+    """
+    logits = model(images)
+    return select_score(logits.to(torch.promote_types(logits.dtype, torch.float32)), target, "prob")
 
 
 def pixel_noise_scale(model: nn.Module, sigma: float, like: torch.Tensor) -> torch.Tensor:
@@ -141,4 +145,5 @@ def objective(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, target
         raise ValueError(f"mask must have shape [N, r, r] with N = {images.shape[0]}, got {tuple(mask.shape)}")
     base = make_baseline("blur" if baseline is None else baseline, images)
     x = perturb(images, base, up(mask.to(images.dtype), images.shape[-2:]))
-    return target_prob(model, x, target) + regularizer(mask.float(), lambda1, lambda2, tv_beta)
+    prob = target_prob(model, x, target)
+    return prob + regularizer(mask.to(prob.dtype), lambda1, lambda2, tv_beta)

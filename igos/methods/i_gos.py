@@ -107,7 +107,7 @@ def _probs(model: nn.Module, x: torch.Tensor, target: torch.Tensor, precision: s
     """Softmax probability of ``target`` for each row of ``x`` -> ``[B]`` float32."""
     with _autocast(x.device, precision):
         logits = model(x)
-    return select_score(logits.float(), target, "prob")
+    return select_score(logits.to(torch.promote_types(x.dtype, torch.float32)), target, "prob")
 
 
 class _Problem:
@@ -120,6 +120,7 @@ class _Problem:
         self.size = tuple(images.shape[-2:])
         self.lambda1, self.lambda2, self.tv_beta = lambda1, lambda2, tv_beta
         self.batch_size, self.precision = batch_size, precision
+        self.dtype = torch.promote_types(images.dtype, torch.float32)   # of scores and losses
 
     def up(self, masks: torch.Tensor) -> torch.Tensor:
         return up(masks, self.size)
@@ -130,12 +131,12 @@ class _Problem:
     @torch.no_grad()
     def endpoint(self, masks: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Noiseless objective ``F`` of ``masks[b]`` applied to image ``idx[b]`` -> ``[B]``."""
-        out = torch.empty(masks.shape[0], device=masks.device, dtype=torch.float32)
+        out = torch.empty(masks.shape[0], device=masks.device, dtype=self.dtype)
         for sl in chunks(masks.shape[0], self.batch_size):
             i = idx[sl]
             x = self.base[i] + up(masks[sl], self.size) * self.diff[i]
             out[sl] = _probs(self.model, x, self.target[i], self.precision)
-        return out + self.reg(masks).float()
+        return out + self.reg(masks).to(self.dtype)
 
     @torch.no_grad()
     def path(self, masks: torch.Tensor, idx: torch.Tensor, noise: torch.Tensor | None, n_steps: int) -> torch.Tensor:
@@ -143,7 +144,7 @@ class _Problem:
         n = masks.shape[0]
         pair = torch.arange(n, device=masks.device).repeat_interleave(n_steps)
         step = torch.arange(n_steps, device=masks.device).repeat(n)
-        scores = torch.empty(n * n_steps, device=masks.device, dtype=torch.float32)
+        scores = torch.empty(n * n_steps, device=masks.device, dtype=self.dtype)
         for sl in chunks(n * n_steps, self.batch_size):
             p, s, i = pair[sl], step[sl], idx[pair[sl]]
             w = ((s + 1).to(masks.dtype) / n_steps).view(-1, 1, 1, 1)
@@ -151,7 +152,7 @@ class _Problem:
             if noise is not None:
                 x = x + noise[s]
             scores[sl] = _probs(self.model, x, self.target[i], self.precision)
-        return scores.view(n, n_steps).mean(1) + self.reg(masks).float()
+        return scores.view(n, n_steps).mean(1) + self.reg(masks).to(self.dtype)
 
     def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int):
         """Total gradient ``TG`` ``[N, r, r]`` of (6) and the path-averaged score ``[N]``."""
@@ -164,7 +165,7 @@ class _Problem:
         step = torch.arange(n_steps, device=dev).repeat(n)
         weight = (step + 1).to(mask.dtype) / n_steps               # s / S
         grads = torch.empty(n * n_steps, h, w, device=dev, dtype=mask.dtype)
-        scores = torch.empty(n * n_steps, device=dev, dtype=torch.float32)
+        scores = torch.empty(n * n_steps, device=dev, dtype=self.dtype)
         for sl in chunks(n * n_steps, self.batch_size):
             i, s = img[sl], step[sl]
             # the pixel mask at path point s, a leaf: the model is differentiated w.r.t. it only
@@ -217,7 +218,7 @@ def _line_search(evaluate: Callable, mask: torch.Tensor, tg: torch.Tensor, loss:
     steps = torch.tensor(_candidate_steps(step_max, step_min, decay), device=dev, dtype=mask.dtype)
     c = steps.numel()
     g2 = tg.flatten(1).pow(2).sum(1)
-    values = torch.full((n, c), float("nan"), device=dev)
+    values = torch.full((n, c), float("nan"), device=dev, dtype=loss.dtype)
     passed = torch.zeros(n, c, dtype=torch.bool, device=dev)
     done_at = torch.zeros(n, c, dtype=torch.bool, device=dev)    # passed, or the fallback was evaluated
     img = torch.arange(n, device=dev).repeat(c)                  # candidate list, j-major
@@ -228,7 +229,7 @@ def _line_search(evaluate: Callable, mask: torch.Tensor, tg: torch.Tensor, loss:
         trial = (mask[i] - steps[k].view(-1, 1, 1) * tg[i]).clamp(0, 1)
         f = evaluate(trial, i)
         values[i, k] = f
-        ok = f <= loss[i] - armijo_c * steps[k].float() * g2[i].float()     # (8)
+        ok = f <= loss[i] - armijo_c * steps[k].to(f.dtype) * g2[i].to(f.dtype)     # (8)
         passed[i, k] = ok
         done_at[i, k] = ok | (k == c - 1)
 
@@ -410,11 +411,11 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         hist = {k: [] for k in ("objective", "prob", "step", "armijo", "ls_before", "ls_after", "grad_sq",
                                 "n_trials")}
         hist["objective"].append(loss)
-        hist["prob"].append(loss - problem.reg(mask).float())
+        hist["prob"].append(loss - problem.reg(mask).to(problem.dtype))
         for k in range(n_iter):
             noise_k = draw_noise()
             tg, path_score = problem.direction(mask, noise_k, n_steps)
-            ls_before = loss if line_search_loss == "paper" else path_score + problem.reg(mask).float()
+            ls_before = loss if line_search_loss == "paper" else path_score + problem.reg(mask).to(problem.dtype)
             if step == "fixed":
                 alpha = torch.full((n,), float(step_size), device=dev, dtype=dtype)
                 new_mask = (mask - alpha.view(-1, 1, 1) * tg).clamp(0, 1)
@@ -433,7 +434,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
                     armijo_c=armijo_c, batch_size=batch_size, cost=cost)
                 new_loss = ls_after if line_search_loss == "paper" else problem.endpoint(new_mask, rows)
             mask, loss = new_mask, new_loss
-            for key, value in (("objective", loss), ("prob", loss - problem.reg(mask).float()), ("step", alpha), ("armijo", ok), ("ls_before", ls_before),
+            for key, value in (("objective", loss), ("prob", loss - problem.reg(mask).to(problem.dtype)), ("step", alpha), ("armijo", ok), ("ls_before", ls_before),
                                ("ls_after", ls_after), ("grad_sq", tg.flatten(1).pow(2).sum(1)),
                                ("n_trials", torch.tensor(n_trials))):
                 hist[key].append(value)

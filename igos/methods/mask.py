@@ -93,12 +93,12 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         for k in range(n_iter):
             noise_k = draw_noise()
             optimizer.zero_grad(set_to_none=False)
-            loss = torch.empty(n, device=dev)
+            loss = torch.empty(n, device=dev, dtype=problem.dtype)
             for sl in chunks(n, batch_size):   # images are independent: gradients accumulate per row of m
                 x = problem.base[sl] + problem.up(m[sl]) * problem.diff[sl]
                 if noise_k is not None:
                     x = x + noise_k
-                value = _probs(model, x, target[sl], precision) + problem.reg(m[sl]).float()
+                value = _probs(model, x, target[sl], precision) + problem.reg(m[sl]).to(problem.dtype)
                 value.sum().backward()
                 loss[sl] = value.detach()
             optimizer.step()
