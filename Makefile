@@ -9,7 +9,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup test test-unit book golden clean bench
+.PHONY: help setup test test-unit book book-fast golden clean bench
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
 	@echo "make test   - set up .venv and run the whole test suite (unit tests + chapters in fast mode)"
@@ -24,8 +24,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Unit tests + every chapter in fast mode (nbval on tests/notebooks), then the fast-mode
+# HTML book loaded page by page in headless Chromium (tests/browser).
 test: $(STAMP)
-	IGOS_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests
+	IGOS_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests --ignore=tests/browser
+	$(MAKE) book-fast
+	IGOS_BOOK_HTML=$(FAST_HTML) $(PY) -m pytest -q -p no:cacheprovider tests/browser
+
+# The book with every chapter in fast mode (what the browser test loads).
+FAST_HTML := _build/fast/_build/html
+book-fast: $(STAMP)
+	rm -rf _build/fast
+	IGOS_FAST=1 $(VENV)/bin/jupyter-book build . -W --keep-going --path-output _build/fast
 
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/notebooks
