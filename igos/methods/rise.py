@@ -54,7 +54,8 @@ def _masks(grids: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int]) -> 
     dx = (shifts[:, 1] * cw).long().clamp_max(cw - 1)
     rows = dy[:, None] + torch.arange(h, device=grids.device)          # [n, H]
     cols = dx[:, None] + torch.arange(w, device=grids.device)          # [n, W]
-    return up[torch.arange(n, device=grids.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    masks = up[torch.arange(n, device=grids.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return masks.clamp_(0, 1)  # bilinear weights may sum to 1 + 1 ulp
 
 
 def rise(model: nn.Module, images: torch.Tensor, target=None, *, n_masks: int = 4000, p_keep: float = 0.5,
