@@ -53,8 +53,8 @@ golden: $(STAMP)
 	  echo "papermill $$nb (fast mode)"; \
 	  IGOS_FAST=1 MPLBACKEND=Agg $(VENV)/bin/papermill $$nb tests/notebooks/$$(basename $$nb) \
 	    --cwd book -k python3 --no-progress-bar --log-level WARNING || exit 1; \
+	  $(PY) tests/tools/strip_golden.py tests/notebooks/$$(basename $$nb) || exit 1; \
 	done
-	$(PY) tests/tools/strip_golden.py tests/notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/methods.py
