@@ -1,0 +1,840 @@
+"""The shared experiment of the reproduction chapters, and the helpers those chapters call.
+
+Every table chapter of the book (``book/40``-``book/45``) starts from one config built by
+:func:`paper_config` and runs it with :func:`igos.experiment.run`. The runner resumes, so only
+the first chapter computes. The others read the same results file. The config holds:
+
+* the methods of Tables 1 and 2: Excitation BP and Grad-CAM at their layer's grid, RISE and
+  Integrated Gradients at the input grid (224), Mask and I-GOS at every requested resolution,
+  plus the input gradient ("AM" in Table 6);
+* the Table 4 ablations of I-GOS (no TV term, no noise, fixed step) at 224 and 28;
+* Table 5: I-GOS and Mask at 28 x 28 under three ``(lambda1, lambda2)`` settings,
+  :data:`TABLE5_LAMBDAS`. Setting C of I-GOS is the main I-GOS row at 28 (same lambdas).
+* the metrics: deletion and insertion against the blurred image, and the pointing game on
+  the boxes that come with the images.
+
+Sizes come in three scales (:data:`SCALES`): ``"fast"`` (CI: 2 images, 28 x 28, a few
+iterations), ``"cpu"`` (the book's default build on a 2-core CPU: 7 images, all resolutions,
+fewer iterations than the paper) and ``"paper"`` (the paper's iteration counts; picked when a
+GPU is detected). The results file lives in the repository's top-level ``results/`` folder
+(ignored by git), with the scale, model, image count and config hash in its name, so changing a
+parameter never mixes rows of two configs.
+
+The rest of the module turns rows into what the chapters show: rows of one table
+(:func:`table_rows`), the paper's layouts (:func:`compare`), the paper's orderings checked on
+both the paper's and our numbers (:func:`orderings`), timings (:func:`timing`), cost
+extrapolation (:func:`cost_estimate`), per-image pointing hits (:func:`pointing_hits`), and the
+optional pointing game on a local copy of PASCAL VOC 2007 (:func:`voc_samples`,
+:func:`voc_pointing_game`).
+
+Explained in ``book/40_running_the_experiments.ipynb``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import tables
+from .paper_tables import paper_table
+
+#: The paper's mask resolutions (Tables 1 and 2).
+PAPER_RESOLUTIONS = (224, 112, 28, 14, 7)
+#: Resolutions of the Table 4 ablation.
+ABLATION_RESOLUTIONS = (224, 28)
+#: Resolution of Table 5.
+TABLE5_RESOLUTION = 28
+#: Table 5's three ``(lambda1, lambda2)`` settings, shared by I-GOS and Mask. The paper does not
+#: name them, but its Table 5 prints I-GOS's Table 1 numbers at 28 x 28 in column C and Mask's in
+#: column A, so A is Mask's best setting (0.01, 0.2) and C is I-GOS's best (1, 20). For B we take
+#: the geometric midpoint (0.1, 2), which keeps lambda2 / lambda1 = 20 as in A and C.
+TABLE5_LAMBDAS = {"A": (0.01, 0.2), "B": (0.1, 2.0), "C": (1.0, 20.0)}
+#: Table 4 variants: label -> options of :func:`igos.i_gos`.
+ABLATIONS = {"i_gos_no_tv": {"tv": False}, "i_gos_no_noise": {"noise": 0.0}, "i_gos_fixed_step": {"step": "fixed"}}
+
+#: Sizes of the three scales. ``*_batch``: inputs per forward pass (small batches are fastest on
+#: a CPU, where large ones spill out of the caches; results do not depend on them).
+SCALES = {
+    "fast": dict(n_images=2, resolutions=[28], i_gos_iter=3, i_gos_steps=10, mask_iter=25, rise_masks=200,
+                 ig_steps=16, metric_steps=20, method_batch=4, rise_batch=8, metric_batch=4),
+    "cpu": dict(n_images=7, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=10, i_gos_steps=20, mask_iter=300,
+                rise_masks=1000, ig_steps=50, metric_steps=50, method_batch=4, rise_batch=8, metric_batch=4),
+    "paper": dict(n_images=7, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=15, i_gos_steps=20, mask_iter=500,
+                  rise_masks=4000, ig_steps=50, metric_steps=100, method_batch=None, rise_batch=256,
+                  metric_batch=64),
+}
+#: The paper's settings, for cost extrapolation (RISE: 4000 masks for ResNet50 in the RISE paper).
+PAPER_SETTINGS = {"i_gos_iter": 15, "i_gos_steps": 20, "mask_iter": 500, "rise_masks": 4000, "metric_steps": 100}
+
+#: Registry name -> the paper's row name (Tables 1-3).
+NAMES = {**tables.PAPER_NAMES, "excitation_backprop": "Excitation BP"}
+#: Methods of Tables 1-3 and 6 (labels in the config).
+MAIN = ("excitation_backprop", "mask", "grad_cam", "rise", "integrated_gradients", "i_gos")
+POINTING = ("gradient",) + MAIN
+
+
+# ----------------------------------------------------------------------------- the config
+def results_dir() -> Path:
+    """The repository's top-level ``results/`` folder (ignored by git), the same from ``book/`` and ``tests/``."""
+    from .data import data_dir
+
+    return data_dir().parent / "results"
+
+
+def scale_for(fast: bool, device="auto") -> str:
+    """``"fast"`` when ``fast``; else ``"paper"`` on a GPU and ``"cpu"`` elsewhere."""
+    from .devices import resolve_device
+
+    if fast:
+        return "fast"
+    return "paper" if resolve_device(device).type == "cuda" else "cpu"
+
+
+def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
+                 n_images: int | None = None, resolutions: Sequence[int] | None = None, device="auto",
+                 scale: str | None = None, results: str | os.PathLike | None = None, **overrides) -> dict:
+    """The config of the paper's experiments (Tables 1-6) for :func:`igos.experiment.run`.
+
+    Args:
+        fast: CI sizes (scale ``"fast"``).
+        model: a name of :data:`igos.MODELS`.
+        images: ``"embedded"`` or an ImageNet-val style folder.
+        n_images: images to use (default: the scale's, 2 or 7; ``None`` keeps it).
+        resolutions: mask resolutions of I-GOS and Mask (default: the scale's).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...; it picks the scale when ``scale`` is
+            ``None`` and is not part of the config hash.
+        scale: ``"fast"``, ``"cpu"`` or ``"paper"`` (see :data:`SCALES`); default
+            :func:`scale_for`.
+        results: the results file; default ``results/paper-<scale>-<model>-<n>-<hash>.jsonl``.
+        **overrides: entries of :data:`SCALES` to change (``i_gos_iter=15``...).
+
+    Returns:
+        A plain dict (YAML-friendly) with the runner's config keys only (see
+        :mod:`igos.experiment`); :func:`settings_of` reads the sizes back from it.
+    """
+    from .experiment import config_hash, normalize_config
+
+    scale = scale or scale_for(fast, device)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    unknown = set(overrides) - set(SCALES[scale])
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {', '.join(SCALES[scale])}")
+    s = {**SCALES[scale], **overrides}
+    if n_images is not None:
+        s["n_images"] = n_images
+    if resolutions is not None:
+        s["resolutions"] = [int(r) for r in resolutions]
+    res = list(s["resolutions"])
+    if not res:
+        raise ValueError("resolutions must name at least one mask resolution")
+    ablation = [r for r in ABLATION_RESOLUTIONS if r in res] or [TABLE5_RESOLUTION]
+    bs, i_gos = s["method_batch"], {"n_iter": s["i_gos_iter"], "n_steps": s["i_gos_steps"]}
+    if bs is not None:
+        i_gos["batch_size"] = bs
+    mask = {"n_iter": s["mask_iter"]}
+    methods = [
+        {"name": "gradient"},
+        {"name": "excitation_backprop"},
+        {"name": "grad_cam"},
+        {"name": "integrated_gradients", "options": {"n_steps": s["ig_steps"], "batch_size": bs}},
+        {"name": "rise", "options": {"n_masks": s["rise_masks"], "batch_size": s["rise_batch"]}},
+        {"name": "mask", "options": dict(mask), "resolutions": res},
+        {"name": "i_gos", "options": dict(i_gos), "resolutions": res},
+    ]
+    methods += [{"name": "i_gos", "label": label, "options": {**i_gos, **opts}, "resolutions": ablation}
+                for label, opts in ABLATIONS.items()]
+    for setting, (l1, l2) in TABLE5_LAMBDAS.items():
+        if setting != "C":   # I-GOS at C is the main I-GOS row at 28
+            methods.append({"name": "i_gos", "label": f"i_gos@{setting}",
+                            "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION]})
+    for setting, (l1, l2) in TABLE5_LAMBDAS.items():
+        methods.append({"name": "igos.reproduction:mask_objective", "label": f"mask@{setting}",
+                        "options": {**mask, "lambda1": l1, "lambda2": l2, "tv_beta": 2},
+                        "resolutions": [TABLE5_RESOLUTION]})
+    config = {
+        "model": model, "images": str(images), "n_images": s["n_images"], "image_size": 224, "seed": 0,
+        "device": device if isinstance(device, str) else str(device), "target": "label", "resolutions": res,
+        "methods": methods,
+        "metrics": {"n_steps": s["metric_steps"], "baseline": "blur", "batch_size": s["metric_batch"],
+                    "tolerance": 15, "curves": True, "pointing_game": True},
+    }
+    if results is None:
+        digest = config_hash(normalize_config(config))
+        n = "all" if s["n_images"] is None else s["n_images"]
+        results = results_dir() / f"paper-{scale}-{model}-{n}-{digest[:8]}.jsonl"
+    config["results"] = str(results)
+    return config
+
+
+def settings_of(config: dict) -> dict:
+    """The sizes of a :func:`paper_config` config, read back from its methods and metrics."""
+    specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}
+    get = lambda label, key: specs.get(label, {}).get(key)  # noqa: E731
+    return {"n_images": config.get("n_images"), "resolutions": config.get("resolutions"),
+            "i_gos_iter": get("i_gos", "n_iter"), "i_gos_steps": get("i_gos", "n_steps"),
+            "mask_iter": get("mask", "n_iter"), "rise_masks": get("rise", "n_masks"),
+            "ig_steps": get("integrated_gradients", "n_steps"), "metric_steps": config["metrics"]["n_steps"]}
+
+
+def describe(config: dict) -> pd.DataFrame:
+    """The plan of a config: one row per method label with its table, resolutions and options."""
+    from .experiment import _takes_resolution, resolve_method
+
+    out = []
+    for m in config["methods"]:
+        label = m.get("label", m["name"])
+        native = not _takes_resolution(resolve_method(m["name"]))
+        res = "native" if native else ", ".join(map(str, m.get("resolutions") or config["resolutions"]))
+        opts = ", ".join(f"{k}={v}" for k, v in (m.get("options") or {}).items() if k != "batch_size")
+        out.append({"label": label, "method": m["name"].rpartition(":")[2], "tables": _tables_of(label),
+                    "resolutions": res, "options": opts})
+    return pd.DataFrame(out).set_index("label")
+
+
+def _tables_of(label: str) -> str:
+    t = [str(n) for n in (1, 2, 3, 4, 5, 6) if label in TABLE_LABELS[n] or (n == 5 and "@" in label)]
+    return ", ".join(t)
+
+
+def write_config(config: dict, path: str | os.PathLike | None = None) -> Path:
+    """Write ``config`` as YAML (default: beside its results file, ``.yaml``) for ``python -m igos run``."""
+    import yaml
+
+    path = Path(path) if path is not None else Path(config["results"]).with_suffix(".yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110))
+    return path
+
+
+def run_summary(results) -> str:
+    """One line naming what a results file holds: model, images, image count, device, file."""
+    frame = tables.results_frame(results)
+    devices = ", ".join(sorted(set(frame["device_name"].dropna()))) if "device_name" in frame else "?"
+    name = Path(results).name if isinstance(results, (str, os.PathLike)) else "rows"
+    return (f"model {frame['model'].iloc[0]}, images {frame['images'].iloc[0]!r} "
+            f"({frame['image_index'].nunique()} images), {len(frame)} rows, measured on {devices}; {name}")
+
+
+def settings_table(config: dict) -> pd.DataFrame:
+    """The sizes of a config beside the paper's."""
+    s = settings_of(config)
+    paper = {"model": "VGG19 (Table 1), ResNet50 (Tables 2, 3)", "images": "ImageNet val", "n_images": 5000,
+             "resolutions": list(PAPER_RESOLUTIONS), "i_gos_iter": "at most 15", "i_gos_steps": 20,
+             "mask_iter": "at most 500", "rise_masks": "4000 (RISE paper, ResNet50)", "ig_steps": "not stated",
+             "metric_steps": "not stated"}
+    ours = {"model": config["model"], "images": config["images"], **s}
+    return pd.DataFrame({"paper": {k: str(v) for k, v in paper.items()},
+                         "this run": {k: str(ours.get(k)) for k in paper}})
+
+
+def best_image(results) -> int:
+    """Index of the image whose target the model is most confident about (first point of a deletion curve)."""
+    frame = tables.results_frame(results)
+    p = frame.groupby("image_index")["deletion_curve"].first().map(lambda c: c[0])
+    return int(p.idxmax())
+
+
+def recompute_objective(results, config: dict, label: str, image_index: int, model=None) -> tuple[float, float]:
+    """``(loss in the results row, F recomputed)`` for an I-GOS or Mask row at 28 x 28.
+
+    Reruns the row's method on its image with the row's options and seed, and evaluates the
+    noiseless objective :func:`igos.perturbation.objective` at the mask ``M = 1 - saliency``,
+    with the lambdas and TV exponent of the row (I-GOS: the per-resolution defaults unless set;
+    Mask: its own defaults unless set).
+    """
+    from .experiment import ImageSource, normalize_config, resolve_method, row_key
+    from .methods.i_gos import default_lambdas
+    from .models import load_model
+    from .perturbation import objective
+
+    cfg = normalize_config(config)
+    row = next(r for r in tables.results_frame(results).to_dict("records")
+               if r["key"] == row_key(image_index, label, TABLE5_RESOLUTION))
+    spec = next(m for m in cfg["methods"] if m["label"] == label)
+    model = model if model is not None else load_model(cfg["model"], cfg["device"])
+    x, *_ = ImageSource(cfg["images_path"], cfg["n_images"], cfg["image_seed"], cfg["image_size"]).load(image_index)
+    x = x[None].to(next(model.parameters()).device)
+    opts = dict(spec["options"])
+    saliency = resolve_method(spec["name"])(model, x, row["target"], resolution=TABLE5_RESOLUTION,
+                                            seed=cfg["seed"], **opts)
+    if spec["name"] == "i_gos":
+        l1, l2 = default_lambdas(TABLE5_RESOLUTION)
+        lambdas, tv_beta = (opts.get("lambda1", l1), opts.get("lambda2", 0.0 if opts.get("tv") is False else l2)), 2
+    else:
+        lambdas, tv_beta = (opts.get("lambda1", 0.01), opts.get("lambda2", 0.2)), opts.get("tv_beta", 3)
+    with torch.no_grad():
+        f = objective(model, x, 1 - saliency.to(x.dtype), row["target"], lambda1=lambdas[0], lambda2=lambdas[1],
+                      tv_beta=tv_beta)
+    return float(row["loss"]), float(f[0])
+
+
+def box_table(config: dict) -> pd.DataFrame:
+    """The object box of each image of a config (in pixels of the 224 crop) and the share of the image it covers."""
+    from .experiment import ImageSource, normalize_config
+
+    cfg = normalize_config(config)
+    source = ImageSource(cfg["images_path"], cfg["n_images"], cfg["image_seed"], cfg["image_size"])
+    rows = []
+    for i in range(len(source)):
+        e = source.entries[i]
+        _, name, label, box = source.load(i)
+        rows.append({"image": name, "class": e.get("class_name", label), "box": [round(v, 1) for v in box.tolist()],
+                     "covers": box_fraction(box, cfg["image_size"])[0]})
+    return pd.DataFrame(rows).set_index("image")
+
+
+def voc_methods(config: dict, resolutions: Sequence[int] = (28, 14)) -> dict:
+    """Table 6's methods with the sizes of ``config``: column name -> ``(registry name, options)``."""
+    specs = {m.get("label", m["name"]): dict(m.get("options") or {}) for m in config["methods"]}
+    out = {"AM (gradient)": ("gradient", {}), "Excitation BP (c-MWP)": ("excitation_backprop", {}),
+           "RISE": ("rise", specs.get("rise", {}))}
+    for r in resolutions:
+        out[f"Mask {r}x{r}"] = ("mask", {**specs.get("mask", {}), "resolution": r})
+        out[f"I-GOS {r}x{r}"] = ("i_gos", {**specs.get("i_gos", {}), "resolution": r})
+    return out
+
+
+def mask_objective(model, images, target=None, *, resolution: int = 28, callback: Callable | None = None,
+                   **options) -> torch.Tensor:
+    """:func:`igos.mask`, reporting the noiseless objective ``F`` at its final mask as the last loss.
+
+    Mask's own callback reports the *noisy* loss at the mask each Adam step started from.
+    Table 5 compares objectives after convergence, so the runner must record ``F(M_final)``
+    (the same function :func:`igos.perturbation.objective` computes). This wrapper forwards
+    Mask's per-step losses to ``callback`` and replaces the last one by ``F(M_final)``; the
+    iteration count is unchanged.
+    """
+    from .methods.mask import mask
+
+    saliency, history = mask(model, images, target, resolution=resolution, return_history=True, **options)
+    if callback is not None:
+        losses = history["loss"]
+        for k in range(losses.shape[0] - 1):
+            callback(k, losses[k], None)
+        callback(max(losses.shape[0] - 1, 0), history["objective"][-1], None)
+    return saliency
+
+
+# ----------------------------------------------------------------------------- rows of each table
+#: Method labels that feed each table.
+TABLE_LABELS = {
+    1: MAIN, 2: MAIN, 3: MAIN,
+    4: ("i_gos",) + tuple(ABLATIONS),
+    5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),
+    6: POINTING,
+}
+
+
+def table_rows(results, table: int) -> pd.DataFrame:
+    """The rows of ``results`` (a path, rows or a DataFrame) that feed the paper's Table ``table``."""
+    if table not in TABLE_LABELS:
+        raise ValueError(f"the paper has Tables 1-6, got {table!r}")
+    frame = tables.results_frame(results)
+    keep = frame["method"].isin(TABLE_LABELS[table])
+    if table == 4:
+        keep &= frame["res"].isin(ABLATION_RESOLUTIONS) | ~frame["method"].eq("i_gos")
+    if table == 5:
+        keep &= frame["res"].eq(TABLE5_RESOLUTION)
+    return frame[keep].reset_index(drop=True)
+
+
+def _names(table: int) -> dict:
+    if table == 5:
+        return {"i_gos": ("C", "I-GOS")}
+    if table == 6:
+        return {"excitation_backprop": "Excitation BP (c-MWP)"}
+    if table == 4:
+        return dict(tables.ABLATION_NAMES)
+    return {"excitation_backprop": "Excitation BP"}
+
+
+def compare(results, table: int, **kwargs) -> pd.DataFrame:
+    """:func:`igos.tables.compare` on the rows of Table ``table`` (see :func:`table_rows`).
+
+    Columns of Tables 1, 2 and 4 are put in the paper's order (resolution descending, deletion
+    before insertion), also the columns that only we have (7x7 in Table 1).
+    """
+    out = tables.compare(table_rows(results, table), table, names=_names(table), **kwargs)
+    if table in (1, 2, 4):
+        cols = sorted(out.columns, key=lambda c: (-int(c[0]), c[1] != "deletion"))   # stable: keeps stat order
+        out = out.loc[:, pd.MultiIndex.from_tuples(cols, names=out.columns.names)]
+    return out
+
+
+# ----------------------------------------------------------------------------- orderings
+def _value(v):
+    """A table cell as a float: NaN/None -> None; the paper's "< 1" -> 0.99."""
+    if isinstance(v, str):
+        v = v.strip()
+        return 0.99 * float(v[1:]) if v.startswith("<") else float(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return float(v)
+
+
+def _ours(results, table: int) -> pd.DataFrame:
+    full = compare(results, table, formatted=False)
+    ours = full.xs("ours", level="source")
+    return ours.xs("mean", axis=1, level="stat")
+
+
+def _cell(frame: pd.DataFrame, row, col):
+    if row not in frame.index or col not in frame.columns:
+        return None
+    return _value(frame.loc[row, col])
+
+
+def _best(frame, method: str, col, lower: bool):
+    """``method`` beats every other row with a value in ``col`` (None: missing, or nobody to beat)."""
+    mine = _cell(frame, method, col)
+    others = [_cell(frame, r, col) for r in frame.index if r != method]
+    others = [v for v in others if v is not None]
+    if mine is None or not others:
+        return None
+    return all(mine < v for v in others) if lower else all(mine > v for v in others)
+
+
+def _lt(frame, a, ca, b, cb):
+    x, y = _cell(frame, a, ca), _cell(frame, b, cb)
+    return None if x is None or y is None else x < y
+
+
+def _claims(table: int, resolutions: Iterable[int]) -> list[tuple[str, Callable]]:
+    """``(claim, test(frame) -> bool | None)`` for the orderings the paper reports in Table ``table``."""
+    res = sorted(set(resolutions), reverse=True)
+    if table in (1, 2):
+        out = []
+        for r in res:
+            out.append((f"I-GOS has the lowest deletion at {r}x{r}", lambda f, r=r: _best(f, "I-GOS", (r, "deletion"), True)))
+            out.append((f"I-GOS has the highest insertion at {r}x{r}",
+                        lambda f, r=r: _best(f, "I-GOS", (r, "insertion"), False)))
+        out.append(("Integrated Gradients has the lowest insertion at 224x224",
+                    lambda f: _best(f, "Integrated Gradients", (224, "insertion"), True)))
+        out.append(("Excitation BP has the highest deletion at its resolution",
+                    lambda f: _ebp_worst(f)))
+        if len(res) > 1:
+            hi, lo = res[0], res[-1]
+            out.append((f"I-GOS insertion is higher at {lo}x{lo} than at {hi}x{hi}",
+                        lambda f: _lt(f, "I-GOS", (hi, "insertion"), "I-GOS", (lo, "insertion"))))
+            out.append((f"I-GOS deletion is lower at {hi}x{hi} than at {lo}x{lo}",
+                        lambda f: _lt(f, "I-GOS", (hi, "deletion"), "I-GOS", (lo, "deletion"))))
+        return out
+    if table == 3:
+        out = [(f"I-GOS is faster than Mask at {r}x{r}", lambda f, r=r: _lt(f, "I-GOS", r, "Mask", r)) for r in res]
+        out.append(("I-GOS at 224x224 is faster than RISE", lambda f: _lt(f, "I-GOS", 224, "RISE", 224)))
+        out.append(("Grad-CAM takes under 1 s", lambda f: _under(f, "Grad-CAM", 1.0)))
+        out.append(("Integrated Gradients takes under 1 s", lambda f: _under(f, "Integrated Gradients", 1.0)))
+        return out
+    if table == 4:
+        out = []
+        for r in [r for r in ABLATION_RESOLUTIONS if r in res]:
+            d, i = (r, "deletion"), (r, "insertion")
+            out += [(f"{r}x{r}: without TV, insertion drops", lambda f, i=i: _lt(f, "no TV term", i, "I-GOS", i)),
+                    (f"{r}x{r}: without noise, insertion drops", lambda f, i=i: _lt(f, "no noise", i, "I-GOS", i)),
+                    (f"{r}x{r}: without noise, deletion rises", lambda f, d=d: _lt(f, "I-GOS", d, "no noise", d)),
+                    (f"{r}x{r}: with a fixed step, deletion rises",
+                     lambda f, d=d: _lt(f, "I-GOS", d, "fixed step size", d)),
+                    (f"{r}x{r}: with a fixed step, insertion drops",
+                     lambda f, i=i: _lt(f, "fixed step size", i, "I-GOS", i))]
+        return out
+    if table == 5:
+        out = []
+        for s in TABLE5_LAMBDAS:
+            out += [(f"{s}: I-GOS reaches a lower objective than Mask",
+                     lambda f, s=s: _lt(f, "total loss", (s, "I-GOS"), "total loss", (s, "Mask"))),
+                    (f"{s}: I-GOS has lower deletion than Mask",
+                     lambda f, s=s: _lt(f, "deletion", (s, "I-GOS"), "deletion", (s, "Mask"))),
+                    (f"{s}: I-GOS has higher insertion than Mask",
+                     lambda f, s=s: _lt(f, "insertion", (s, "Mask"), "insertion", (s, "I-GOS")))]
+        for m in ("I-GOS", "Mask"):
+            out.append((f"{m}: the objective grows from A to B to C",
+                        lambda f, m=m: _both(_lt(f, "total loss", ("A", m), "total loss", ("B", m)),
+                                             _lt(f, "total loss", ("B", m), "total loss", ("C", m)))))
+        return out
+    if table == 6:
+        return [(f"I-GOS {r}x{r} points at least as well as Mask {r}x{r}",
+                 lambda f, r=r: _geq(f, f"I-GOS {r}x{r}", f"Mask {r}x{r}")) for r in (28, 14)]
+    raise ValueError(f"the paper has Tables 1-6, got {table!r}")
+
+
+def _both(a, b):
+    return None if a is None or b is None else a and b
+
+
+def _under(frame, row, bound):
+    values = [_value(v) for v in frame.loc[row]] if row in frame.index else []
+    values = [v for v in values if v is not None]
+    return None if not values else all(v < bound for v in values)
+
+
+def _ebp_worst(frame):
+    if "Excitation BP" not in frame.index:
+        return None
+    cols = [c for c in frame.columns if c[1] == "deletion" and _cell(frame, "Excitation BP", c) is not None]
+    verdicts = [_best(frame, "Excitation BP", c, False) for c in cols]
+    verdicts = [v for v in verdicts if v is not None]
+    return None if not verdicts else all(verdicts)
+
+
+def _geq(frame, a, b):
+    """Table 6: row ``a`` >= row ``b`` in every column where both have a value."""
+    pairs = [(_cell(frame, a, c), _cell(frame, b, c)) for c in frame.columns]
+    pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+    return None if not pairs else all(x >= y for x, y in pairs)
+
+
+def orderings(results, table: int) -> pd.DataFrame:
+    """The paper's orderings for Table ``table``: whether each holds in the paper's numbers and in ours.
+
+    Returns a DataFrame indexed by claim with a boolean (or ``None``: a cell is missing) column
+    per source: ``"paper"`` (``"paper T1 (VGG19)"`` and ``"paper T2 (ResNet50)"`` for Tables 1
+    and 2, whose claims are the same) and ``"ours"``. Ours are computed from the means.
+    """
+    ours = _ours(results, 2 if table in (1, 2) else table)
+    if table in (1, 2, 4):
+        res = {c[0] for c in ours.columns if not pd.isna(ours[c]).all()}
+    elif table == 3:
+        res = {c for c in ours.columns if not pd.isna(ours[c]).all()}
+    else:
+        res = set()
+    papers = {"paper T1 (VGG19)": paper_table(1), "paper T2 (ResNet50)": paper_table(2)} if table in (1, 2) else \
+        {"paper": paper_table(table)}
+    rows = []
+    for claim, test in _claims(table, res):
+        rows.append({"claim": claim, **{k: test(p) for k, p in papers.items()}, "ours": test(ours)})
+    return pd.DataFrame(rows, dtype=object).set_index("claim")
+
+
+def print_orderings(frame: pd.DataFrame) -> None:
+    """Print :func:`orderings` as aligned text (``True``/``False``/``n/a``), for check cells."""
+    show = frame.map(lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(bool(v)))
+    print(show.to_string())
+
+
+def key_numbers(results, table: int, digits: int = 2) -> pd.DataFrame:
+    """Our mean per row and column of Table ``table``, rounded, as strings (for check cells)."""
+    ours = _ours(results, table)
+    ours = ours.loc[:, [c for c in ours.columns if not pd.isna(ours[c]).all()]]
+    return ours.map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.{digits}f}")
+
+
+# ----------------------------------------------------------------------------- timing and cost
+def timing(results, config: dict | None = None) -> pd.DataFrame:
+    """Seconds per image of each method and resolution (Table 3 rows), with iterations and s/iteration.
+
+    With the ``config`` of the run, a column ``"at paper size"`` scales the measured seconds
+    to the paper's sizes (:data:`PAPER_SETTINGS`): I-GOS to 15 iterations of 20 path points,
+    Mask to 500 iterations, RISE to 4000 masks; the one-pass methods are unchanged.
+    """
+    frame = table_rows(results, 3)
+    frame["name"] = frame["method"].map(lambda m: NAMES.get(m, m))
+    g = frame.groupby(["name", "res"], sort=False)
+    out = pd.DataFrame({"seconds": g["seconds"].mean(), "iterations": g["iterations"].mean(),
+                        "n": g["seconds"].count()})
+    out["s / iteration"] = out["seconds"] / out["iterations"]
+    if config is not None:
+        s = settings_of(config)
+        factor = {"I-GOS": PAPER_SETTINGS["i_gos_iter"] / s["i_gos_iter"] * PAPER_SETTINGS["i_gos_steps"] / s["i_gos_steps"],
+                  "Mask": PAPER_SETTINGS["mask_iter"] / s["mask_iter"], "RISE": PAPER_SETTINGS["rise_masks"] / s["rise_masks"]}
+        out["at paper size"] = [v * factor.get(name, 1.0) for (name, _), v in zip(out.index, out["seconds"])]
+    return out
+
+
+def cost_estimate(results, config: dict, n_images: int = 5000, *, paper: bool = True) -> pd.DataFrame:
+    """Seconds per image of each method label (method + metrics), and hours for ``n_images`` images.
+
+    With ``paper=True`` the measured times are also scaled to the paper's sizes
+    (:data:`PAPER_SETTINGS`): I-GOS and Mask by iterations (and I-GOS by path points),
+    RISE by masks, the metrics by their steps. A rough linear extrapolation: it ignores
+    fixed costs and batching effects.
+    """
+    frame = tables.results_frame(results)
+    s = settings_of(config)
+    labels = {m.get("label", m["name"]): m["name"] for m in config["methods"]}
+    rows = []
+    for label, group in frame.groupby("method", sort=False):
+        n_img = group["image_index"].nunique()
+        method_s = group["seconds"].sum() / n_img
+        metric_s = group["metric_seconds"].sum() / n_img
+        row = {"label": label, "rows / image": len(group) / n_img, "method s / image": method_s,
+               "metrics s / image": metric_s}
+        if paper:
+            name = labels.get(label, label).rpartition(":")[2]
+            factor = 1.0
+            if name == "i_gos":
+                factor = PAPER_SETTINGS["i_gos_iter"] / s["i_gos_iter"] * PAPER_SETTINGS["i_gos_steps"] / s["i_gos_steps"]
+            elif name in ("mask", "mask_objective"):
+                factor = PAPER_SETTINGS["mask_iter"] / s["mask_iter"]
+            elif name == "rise":
+                factor = PAPER_SETTINGS["rise_masks"] / s["rise_masks"]
+            row["paper-size s / image"] = method_s * factor + metric_s * PAPER_SETTINGS["metric_steps"] / s["metric_steps"]
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("label")
+    out["s / image"] = out["method s / image"] + out["metrics s / image"]
+    total = out.sum(numeric_only=True).rename("total")
+    out = pd.concat([out, total.to_frame().T])
+    out[f"hours for {n_images} images"] = out["s / image"] * n_images / 3600
+    if paper:
+        out[f"paper-size hours for {n_images}"] = out["paper-size s / image"] * n_images / 3600
+    return out
+
+
+# ----------------------------------------------------------------------------- per image, curves, plots
+def _column(method: str, res) -> str:
+    name = NAMES.get(method, tables.ABLATION_NAMES.get(method, method))
+    return name if res is None or (isinstance(res, float) and math.isnan(res)) else f"{name} {int(res)}x{int(res)}"
+
+
+def per_image(results, value: str = "insertion", *, table: int = 1, res: int | None = None) -> pd.DataFrame:
+    """``value`` per image (rows) and method/resolution (columns) for the rows of Table ``table``.
+
+    ``res`` keeps one resolution (the native maps of Grad-CAM and Excitation BP are at 7,
+    RISE and Integrated Gradients at 224).
+    """
+    frame = table_rows(results, table)
+    if res is not None:
+        frame = frame[frame["res"] == res]
+    frame = frame.assign(column=[_column(m, r) for m, r in zip(frame["method"], frame["resolution"])])
+    out = frame.pivot_table(index="image", columns="column", values=value, aggfunc="first", sort=False)
+    if "deletion_curve" in frame:   # the deletion curve starts at the unperturbed image
+        p = frame.groupby("image", sort=False)["deletion_curve"].first().map(lambda c: c[0] if c else math.nan)
+        out.insert(0, "p(target)", p)
+    return out
+
+
+def mean_curves(results, res: int, *, table: int = 1) -> dict:
+    """Method name -> ``(fractions, mean deletion curve, mean insertion curve)`` at ``res`` (needs ``curves: true``)."""
+    frame = table_rows(results, table)
+    frame = frame[(frame["res"] == res) & frame.get("fractions", pd.Series(index=frame.index)).notna()]
+    out = {}
+    for method, group in frame.groupby("method", sort=False):
+        grid = np.asarray(group["fractions"].iloc[0], dtype=float)
+        curves = {k: np.mean([np.interp(grid, f, c) for f, c in zip(group["fractions"], group[f"{k}_curve"])], 0)
+                  for k in ("deletion", "insertion")}
+        out[_column(method, None)] = (grid, curves["deletion"], curves["insertion"])
+    return out
+
+
+def plot_mean_curves(results, res: int, *, table: int = 1, size: float = 2.4):
+    """Mean deletion (red) and insertion (blue) curves over images, one panel per method, at ``res``."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import curves
+
+    found = mean_curves(results, res, table=table)
+    fig, axes = plt.subplots(1, max(len(found), 1), figsize=(size * max(len(found), 1), size), squeeze=False)
+    for ax, (name, (f, d, i)) in zip(axes[0], found.items()):
+        curves(ax, (f, d), (f, i), title=f"{name} ({res}x{res})")
+    fig.tight_layout()
+    return fig
+
+
+def _bars(ax, labels, series, colors, names, ylabel):
+    """Grouped bars: ``series[k]`` is a list of ``(mean, lo, hi)`` per label."""
+    width = 0.8 / len(series)
+    x = np.arange(len(labels))
+    for k, (values, color, name) in enumerate(zip(series, colors, names)):
+        mean = np.array([v[0] for v in values], dtype=float)
+        err = np.array([[m - v[1], v[2] - m] if not math.isnan(v[1]) else [0, 0] for m, v in zip(mean, values)]).T
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, mean, width, yerr=err, color=color, label=name, capsize=2,
+               alpha=0.85)
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+
+
+def plot_table(results, table: int, *, size: float = 3.0):
+    """Our numbers of Table ``table`` as grouped bars with 95 % intervals.
+
+    Tables 1, 2 and 4: one panel per resolution, deletion (red) and insertion (blue) per method.
+    Table 5: one panel per setting, objective (grey), deletion, insertion for I-GOS and Mask.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import DELETION_COLOR, INSERTION_COLOR
+
+    full = compare(results, table, formatted=False).xs("ours", level="source")
+
+    def stats(row, col):
+        return tuple(float(full.loc[row, (*col, s)]) for s in ("mean", "lo", "hi"))
+
+    if table in (1, 2, 4):
+        groups = [r for r in dict.fromkeys(c[0] for c in full.columns)
+                  if full.loc[:, (r, "deletion", "mean")].notna().any()]
+        groups = sorted(groups, reverse=True)
+        quantities, colors, names = ("deletion", "insertion"), (DELETION_COLOR, INSERTION_COLOR), ("deletion", "insertion")
+        panels = [(f"{g}x{g}", [m for m in full.index if not math.isnan(full.loc[m, (g, "deletion", "mean")])],
+                   lambda m, q, g=g: stats(m, (g, q))) for g in groups]
+    elif table == 5:
+        quantities, colors = ("total loss", "deletion", "insertion"), ("0.5", DELETION_COLOR, INSERTION_COLOR)
+        names = quantities
+        settings = [s for s in dict.fromkeys(c[0] for c in full.columns)]
+        panels = [(f"setting {s} {TABLE5_LAMBDAS.get(s, '')}", ["I-GOS", "Mask"],
+                   lambda m, q, s=s: stats(q, (s, m))) for s in settings]
+    else:
+        raise ValueError("plot_table draws Tables 1, 2, 4 and 5; see plot_timing and pointing_hits for 3 and 6")
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False, sharey=True)
+    for k, (ax, (title, labels, get)) in enumerate(zip(axes[0], panels)):
+        ylabel = "" if k else ("objective / AUC" if table == 5 else "AUC (deletion low, insertion high)")
+        _bars(ax, labels, [[get(m, q) for m in labels] for q in quantities], colors, names, ylabel)
+        ax.set_title(title, fontsize=9)
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_timing(results, *, size: float = 3.0):
+    """Seconds per image of each method and resolution (log scale), as measured by the runner."""
+    import matplotlib.pyplot as plt
+
+    t = timing(results)
+    labels = [f"{m} {r}" for m, r in t.index]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(labels)), size))
+    colors = ["tab:orange" if m == "I-GOS" else "tab:gray" if m == "Mask" else "tab:cyan" for m, _ in t.index]
+    ax.bar(np.arange(len(labels)), t["seconds"], color=colors)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("seconds per image", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def box_fraction(boxes, size: int = 224) -> list[float]:
+    """Share of a ``size x size`` image covered by each box ``[x0, y0, x1, y1]`` (NaN rows -> NaN)."""
+    b = torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+    return (((b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)) / size ** 2).tolist()
+
+
+# ----------------------------------------------------------------------------- pointing game
+def pointing_hits(results) -> pd.DataFrame:
+    """Pointing-game hits per image (rows) and method/resolution (columns), from the rows of Table 6."""
+    frame = table_rows(results, 6)
+    frame = frame[frame["pointing_hit"].notna()]
+    col = [NAMES.get(m, m) + ("" if r is None or (isinstance(r, float) and math.isnan(r)) else f" {int(r)}x{int(r)}")
+           for m, r in zip(frame["method"], frame["resolution"])]
+    frame = frame.assign(column=col)
+    return frame.pivot_table(index="image", columns="column", values="pointing_hit", aggfunc="first", sort=False)
+
+
+#: PASCAL VOC's 20 classes, in the order of the VOC devkit.
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+
+#: VOC class -> the ImageNet-1k classes that show it, for ImageNet classifiers. The target of an
+#: object is the most probable of them. ImageNet has no "person" class, so persons are skipped.
+IMAGENET_FOR_VOC = {
+    "aeroplane": [404, 895], "bicycle": [444, 671], "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],
+    "boat": [472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 914],
+    "bottle": [440, 720, 737, 898, 907], "bus": [654, 779, 874],
+    "car": [436, 468, 511, 609, 627, 656, 717, 751, 817], "cat": [*range(281, 286)],
+    "chair": [423, 559, 765, 857], "cow": [345, 346, 347], "diningtable": [532], "dog": [*range(151, 269)],
+    "horse": [339, 603], "motorbike": [665, 670], "pottedplant": [738], "sheep": [348, 349], "sofa": [831],
+    "train": [466, 547, 565, 705, 820, 829], "tvmonitor": [664, 782, 851],
+}
+
+
+def voc_samples(root: str | os.PathLike, *, year: str = "2007", image_set: str = "test", n: int | None = None,
+                size: int = 224) -> list[dict]:
+    """Images of a local PASCAL VOC copy, centre-cropped like the embedded photos, with their boxes.
+
+    Reads ``root/VOCdevkit/VOC<year>/`` with :class:`torchvision.datasets.VOCDetection`
+    (``download=False``: nothing is fetched). Each sample is ``{"name", "image" [3, S, S],
+    "boxes": {voc_class: [K, 4]}}``, boxes in pixels of the crop; objects that fall outside
+    the crop are dropped, and so are images left without any object.
+    """
+    from torchvision.datasets import VOCDetection
+
+    from . import data
+
+    ds = VOCDetection(str(root), year=year, image_set=image_set, download=False)
+    out = []
+    for i in range(len(ds) if n is None else min(n, len(ds))):
+        image, target = ds[i]
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        x, geometry = data.resize_crop(arr, size, round(size * 256 / 224))
+        objects = target["annotation"].get("object", [])
+        objects = objects if isinstance(objects, list) else [objects]
+        boxes: dict = {}
+        for obj in objects:
+            b = obj["bndbox"]
+            box = data._map_box([float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax")], geometry, size)
+            if box[2] > box[0] and box[3] > box[1]:
+                boxes.setdefault(obj["name"], []).append(box)
+        if boxes:
+            out.append({"name": target["annotation"]["filename"], "image": x,
+                        "boxes": {k: torch.tensor(v) for k, v in boxes.items()}})
+    return out
+
+
+def voc_targets(model, sample: dict, class_index: dict | None = None) -> dict:
+    """VOC class -> the model's class to explain for each object class of ``sample``.
+
+    ``class_index``: VOC class -> a class index or a list of them (the most probable is taken).
+    Default: the VOC order for a 20-class model, :data:`IMAGENET_FOR_VOC` for a 1000-class one.
+    Classes without an entry are skipped.
+    """
+    n_classes = getattr(model, "num_classes", None)
+    if class_index is None:
+        if n_classes == len(VOC_CLASSES):
+            class_index = {c: i for i, c in enumerate(VOC_CLASSES)}
+        elif n_classes == 1000:
+            class_index = IMAGENET_FOR_VOC
+        else:
+            raise ValueError(f"the model has {n_classes} classes: pass class_index (VOC class -> model class)")
+    wanted = {c: class_index[c] for c in sample["boxes"] if c in class_index}
+    if not wanted:
+        return {}
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        probs = model(sample["image"][None].to(device)).softmax(1)[0].cpu()
+    out = {}
+    for c, idx in wanted.items():
+        idx = [idx] if isinstance(idx, int) else list(idx)
+        out[c] = idx[int(probs[idx].argmax())]
+    return out
+
+
+def voc_pointing_game(model, samples: Sequence[dict], methods: dict, *, class_index: dict | None = None,
+                      tolerance: int = 15) -> pd.DataFrame:
+    """The pointing game on VOC samples (:func:`voc_samples`): one row per image, object class and method.
+
+    ``methods``: column name -> ``(registry name, options)``, e.g.
+    ``{"I-GOS 28x28": ("i_gos", {"resolution": 28})}``. Aggregate the ``hit`` column with
+    :func:`pointing_accuracy`.
+    """
+    from .experiment import resolve_method
+    from .metrics import pointing_game
+
+    device = next(model.parameters()).device
+    rows = []
+    for sample in samples:
+        x = sample["image"][None].to(device)
+        for voc_class, target in voc_targets(model, sample, class_index).items():
+            for column, (name, options) in methods.items():
+                saliency = resolve_method(name)(model, x, target, **dict(options))
+                hit = pointing_game(saliency.detach().cpu(), [sample["boxes"][voc_class]],
+                                    image_size=tuple(x.shape[-2:]), tolerance=tolerance)[0]
+                rows.append({"image": sample["name"], "class": voc_class, "target": target, "method": column,
+                             "hit": bool(hit)})
+    return pd.DataFrame(rows)
+
+
+def pointing_accuracy(hits: pd.DataFrame) -> pd.Series:
+    """Mean over classes of the per-class hit rate (%), per method: the pointing game's score."""
+    per_class = hits.groupby(["method", "class"], sort=False)["hit"].mean()
+    return (100 * per_class.groupby(level="method", sort=False).mean()).rename("pointing accuracy (%)")
+
+
+__all__ = ["ABLATIONS", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES", "TABLE5_LAMBDAS",
+           "TABLE_LABELS", "VOC_CLASSES", "best_image", "box_fraction", "box_table", "compare", "cost_estimate", "describe", "key_numbers",
+           "mask_objective", "mean_curves", "orderings", "paper_config", "per_image", "plot_mean_curves",
+           "plot_table", "plot_timing", "pointing_accuracy", "pointing_hits", "print_orderings", "recompute_objective",
+           "results_dir", "run_summary", "settings_table", "voc_methods",
+           "scale_for", "settings_of", "table_rows", "timing", "voc_pointing_game", "voc_samples", "voc_targets",
+           "write_config"]

@@ -1,0 +1,254 @@
+"""The shared config of the reproduction chapters and the helpers they call (igos.reproduction)."""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import igos
+from igos import experiment as ex
+from igos import reproduction as R
+from igos.methods.i_gos import default_lambdas
+from igos.perturbation import objective
+
+
+def labels(config):
+    return [m.get("label", m["name"]) for m in config["methods"]]
+
+
+def spec(config, label):
+    return next(m for m in config["methods"] if m.get("label", m["name"]) == label)
+
+
+# ----------------------------------------------------------------------------- config
+def test_fast_config():
+    c = R.paper_config(True)
+    assert c["n_images"] == 2 and c["resolutions"] == [28] and c["images"] == "embedded"
+    assert c["model"] == "efficientnet_lite0" and c["metrics"]["baseline"] == "blur"
+    assert set(labels(c)) == {"gradient", "excitation_backprop", "grad_cam", "integrated_gradients", "rise", "mask",
+                              "i_gos", "i_gos_no_tv", "i_gos_no_noise", "i_gos_fixed_step", "i_gos@A", "i_gos@B",
+                              "mask@A", "mask@B", "mask@C"}
+    assert spec(c, "i_gos")["options"]["n_iter"] <= 5 and spec(c, "mask")["options"]["n_iter"] <= 30
+    assert spec(c, "rise")["options"]["n_masks"] <= 200 and c["metrics"]["n_steps"] <= 20
+    # results outside git, in the top-level results/ folder, named after the scale
+    assert R.results_dir() == igos.data.data_dir().parent / "results"
+    assert c["results"].startswith(str(R.results_dir())) and "paper-fast-" in c["results"]
+    cfg = ex.normalize_config(c)
+    assert len(ex.plan(cfg, 2)) == 2 * 15      # 5 native methods + 10 rows at 28 per image
+    assert R.paper_config(True) == c           # deterministic, so every chapter finds the same file
+
+
+def test_full_configs():
+    cpu, paper = R.paper_config(scale="cpu"), R.paper_config(scale="paper")
+    for c in (cpu, paper):
+        assert c["n_images"] == 7 and c["resolutions"] == [224, 112, 28, 14, 7]
+        assert spec(c, "i_gos")["resolutions"] == spec(c, "mask")["resolutions"] == [224, 112, 28, 14, 7]
+        for label, opts in R.ABLATIONS.items():
+            assert spec(c, label)["resolutions"] == [224, 28] and opts.items() <= spec(c, label)["options"].items()
+        for s, (l1, l2) in R.TABLE5_LAMBDAS.items():
+            m = spec(c, f"mask@{s}")
+            assert (m["options"]["lambda1"], m["options"]["lambda2"], m["options"]["tv_beta"]) == (l1, l2, 2)
+            assert m["resolutions"] == [28] and m["name"] == "igos.reproduction:mask_objective"
+            if s != "C":
+                assert (spec(c, f"i_gos@{s}")["options"]["lambda1"], spec(c, f"i_gos@{s}")["options"]["lambda2"]) == (l1, l2)
+        assert "i_gos@C" not in labels(c)      # the main I-GOS row at 28 has (1, 20)
+        assert default_lambdas(28) == R.TABLE5_LAMBDAS["C"]
+        assert "resolutions" not in spec(c, "rise") and "resolutions" not in spec(c, "integrated_gradients")
+    assert R.settings_of(paper)["i_gos_iter"] == 15 and R.settings_of(paper)["i_gos_steps"] == 20
+    assert R.settings_of(paper)["mask_iter"] == 500 and R.settings_of(paper)["rise_masks"] == 4000
+    assert R.settings_of(cpu)["i_gos_iter"] < 15 and cpu["results"] != paper["results"]
+    assert "paper-cpu-efficientnet_lite0-7-" in cpu["results"]
+    assert len(ex.plan(ex.normalize_config(cpu), 7)) == 7 * (5 + 2 * 5 + 3 * 2 + 2 + 3)
+    table = R.describe(cpu)
+    assert table.loc["rise", "resolutions"] == "native" and table.loc["mask@B", "tables"] == "5"
+
+
+def test_config_options_and_errors():
+    c = R.paper_config(scale="cpu", model="resnet50", images="/data/val", n_images=50, resolutions=[14],
+                       i_gos_iter=15, device="cpu")
+    assert c["model"] == "resnet50" and c["n_images"] == 50 and spec(c, "i_gos")["resolutions"] == [14]
+    assert spec(c, "i_gos_no_tv")["resolutions"] == [28] and spec(c, "i_gos")["options"]["n_iter"] == 15
+    assert "paper-cpu-resnet50-50-" in c["results"]
+    assert R.paper_config(True, resolutions=[28, 14])["results"] != R.paper_config(True)["results"]
+    assert R.scale_for(True) == "fast" and R.scale_for(False, "cpu") == "cpu"
+    with pytest.raises(ValueError, match="unknown setting"):
+        R.paper_config(True, n_iter=3)
+    with pytest.raises(ValueError, match="scale"):
+        R.paper_config(scale="huge")
+    with pytest.raises(ValueError, match="at least one"):
+        R.paper_config(True, resolutions=[])
+
+
+def test_yaml_round_trip_keeps_the_hash(tmp_path):
+    c = R.paper_config(True)
+    path = R.write_config(c, tmp_path / "paper.yaml")
+    loaded = ex.load_config(path)
+    assert ex.config_hash(loaded) == ex.config_hash(ex.normalize_config(c))
+    assert loaded["results"] == c["results"]
+
+
+def test_mask_objective_reports_the_final_noiseless_objective(tiny_model, tiny_images):
+    calls = []
+    sal = R.mask_objective(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1, lambda2=2.0,
+                           tv_beta=2, callback=lambda k, loss, mask: calls.append((k, float(loss.mean()))))
+    assert [k for k, _ in calls] == list(range(6))
+    expected = objective(tiny_model, tiny_images[:1], 1 - sal, 3, lambda1=0.1, lambda2=2.0, tv_beta=2)
+    assert calls[-1][1] == pytest.approx(float(expected), abs=1e-5)
+    assert torch.equal(sal, igos.mask(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1,
+                                      lambda2=2.0, tv_beta=2))
+
+
+# ----------------------------------------------------------------------------- tables from synthetic rows
+DELETION = {"i_gos": 0.10, "mask": 0.15, "grad_cam": 0.30, "rise": 0.25, "integrated_gradients": 0.20,
+            "excitation_backprop": 0.40, "gradient": 0.35, "i_gos_no_tv": 0.09, "i_gos_no_noise": 0.12,
+            "i_gos_fixed_step": 0.11}
+INSERTION = {"i_gos": 0.70, "mask": 0.60, "grad_cam": 0.55, "rise": 0.50, "integrated_gradients": 0.20,
+             "excitation_backprop": 0.45, "gradient": 0.30, "i_gos_no_tv": 0.40, "i_gos_no_noise": 0.65,
+             "i_gos_fixed_step": 0.72}
+NATIVE = {"gradient": 224, "integrated_gradients": 224, "rise": 224, "grad_cam": 7, "excitation_backprop": 7}
+
+
+def synthetic_rows(config, n_images=3):
+    cfg = ex.normalize_config(config)
+    specs = {s["label"]: s for s in cfg["methods"]}
+    rows = []
+    for i, label, res in ex.plan(cfg, n_images):
+        base = label.partition("@")[0]
+        setting = label.partition("@")[2] or "C"
+        size = res if res is not None else NATIVE[label]
+        jitter = 0.001 * i
+        rows.append({
+            "key": ex.row_key(i, label, res), "image_index": i, "image": f"img{i}", "label": i % 2, "method": label,
+            "method_name": specs[label]["name"], "resolution": res, "map_size": [size, size], "images": "embedded",
+            "deletion": DELETION.get(base, 0.1) + 0.01 * "ABC".index(setting) + 0.0001 * (224 / size) + jitter,
+            "insertion": INSERTION.get(base, 0.6) + 0.0001 * (224 / size) - jitter,
+            "pointing_hit": (i + len(label)) % 3 != 0, "seconds": 2.0 if "i_gos" in label else 5.0,
+            "metric_seconds": 0.5, "iterations": 3 if "i_gos" in label else None,
+            # Table 5: Mask's objective lower than I-GOS's at C only
+            "loss": (0.2 + 0.1 * "ABC".index(setting)) + (0.05 if base == "mask" else 0.0)
+            - (0.2 if base == "mask" and setting == "C" else 0.0)})
+    return rows
+
+
+def test_tables_orderings_and_summaries():
+    config = R.paper_config(scale="cpu")
+    rows = synthetic_rows(config)
+    t4 = R.table_rows(rows, 4)
+    assert set(t4["method"]) == {"i_gos", *R.ABLATIONS} and set(t4["res"]) == {224, 28}
+    assert set(R.table_rows(rows, 5)["method"]) == {"i_gos", "i_gos@A", "i_gos@B", "mask@A", "mask@B", "mask@C"}
+    assert set(R.table_rows(rows, 1)["method"]) == set(R.MAIN)
+    t1 = R.compare(rows, 1)
+    assert ("Excitation BP", "ours") in t1.index and ("I-GOS", "paper") in t1.index
+    assert not any("@" in name or "no " in name for name, _ in t1.index)
+    o1 = R.orderings(rows, 1)
+    assert list(o1.columns) == ["paper T1 (VGG19)", "paper T2 (ResNet50)", "ours"]
+    assert o1.loc["I-GOS has the lowest deletion at 28x28", "ours"] is True
+    assert o1.loc["I-GOS has the lowest deletion at 28x28", "paper T1 (VGG19)"] is True
+    assert o1.loc["I-GOS has the highest insertion at 7x7", "paper T1 (VGG19)"] is None    # no 7x7 column
+    assert o1.loc["Integrated Gradients has the lowest insertion at 224x224", "ours"] is True
+    assert o1.loc["Excitation BP has the highest deletion at its resolution", "ours"] is True
+    assert o1.loc["I-GOS insertion is higher at 7x7 than at 224x224", "ours"] is True
+    o4 = R.orderings(rows, 4)
+    assert o4.loc["224x224: without TV, insertion drops"].tolist() == [True, True]
+    assert o4.loc["28x28: without noise, deletion rises", "paper"] is False   # 0.0872 < 0.0899 in the paper
+    assert o4.loc["28x28: with a fixed step, insertion drops", "ours"] is False
+    o5 = R.orderings(rows, 5)
+    assert o5.loc["A: I-GOS reaches a lower objective than Mask"].tolist() == [True, True]
+    assert o5.loc["C: I-GOS reaches a lower objective than Mask"].tolist() == [True, False]
+    assert o5.loc["I-GOS: the objective grows from A to B to C", "ours"] is True
+    o3 = R.orderings(rows, 3)
+    assert o3.loc["I-GOS is faster than Mask at 28x28"].tolist() == [True, True]
+    assert o3.loc["Grad-CAM takes under 1 s"].tolist() == [True, False]
+    o6 = R.orderings(rows, 6)
+    assert set(o6.columns) == {"paper", "ours"} and o6["paper"].tolist() == [True, True]
+    nums = R.key_numbers(rows, 5)
+    assert nums.loc["total loss", ("A", "I-GOS")] == "0.20"
+    hits = R.pointing_hits(rows)
+    assert hits.shape == (3, 5 + 5 * 2) and "I-GOS 28x28" in hits.columns and "Excitation BP" in hits.columns
+    timing = R.timing(rows)
+    assert timing.loc[("I-GOS", 28), "s / iteration"] == pytest.approx(2 / 3)
+    cost = R.cost_estimate(rows, config, n_images=3600)
+    assert cost.loc["i_gos", "s / image"] == pytest.approx(5 * 2.5)
+    assert cost.loc["i_gos", "paper-size s / image"] == pytest.approx(5 * (2 * 15 / 10 + 0.5 * 100 / 50))
+    assert cost.loc["total", "hours for 3600 images"] == pytest.approx(cost.loc["total", "s / image"])
+    with pytest.raises(ValueError):
+        R.orderings(rows, 7)
+
+
+def test_end_to_end_with_a_tiny_model(tmp_path):
+    """The whole chain, runner to every table, on one photo with the seeded tiny CNN and tiny sizes."""
+    config = R.paper_config(scale="fast", model="tiny_cnn", n_images=1, resolutions=[7], results=tmp_path / "r.jsonl",
+                            device="cpu", i_gos_iter=1, i_gos_steps=2, mask_iter=2, rise_masks=4, ig_steps=2,
+                            metric_steps=4)
+    path = ex.run(config, progress=False)
+    rows = ex.read_results(path)
+    assert len(rows) == 5 + 10
+    for n in range(1, 7):
+        assert isinstance(R.compare(path, n), pd.DataFrame)
+        assert isinstance(R.orderings(path, n), pd.DataFrame)
+    loss = {r["method"]: r["loss"] for r in rows}
+    assert all(loss[k] is not None for k in ("i_gos", "mask@A", "mask@C", "i_gos@B"))
+
+
+# ----------------------------------------------------------------------------- VOC
+def _fake_voc(root, objects_per_image):
+    base = root / "VOCdevkit" / "VOC2007"
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (base / sub).mkdir(parents=True)
+    names = []
+    for k, objects in enumerate(objects_per_image):
+        name = f"00000{k}"
+        names.append(name)
+        Image.fromarray((np.random.default_rng(k).random((200, 300, 3)) * 255).astype(np.uint8)).save(
+            base / "JPEGImages" / f"{name}.jpg")
+        ann = ET.Element("annotation")
+        ET.SubElement(ann, "filename").text = f"{name}.jpg"
+        for cls, (x0, y0, x1, y1) in objects:
+            obj = ET.SubElement(ann, "object")
+            ET.SubElement(obj, "name").text = cls
+            box = ET.SubElement(obj, "bndbox")
+            for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), (x0, y0, x1, y1)):
+                ET.SubElement(box, tag).text = str(v)
+        ET.ElementTree(ann).write(base / "Annotations" / f"{name}.xml")
+    (base / "ImageSets" / "Main" / "test.txt").write_text("\n".join(names) + "\n")
+
+
+def test_voc_reader_and_pointing_game(tmp_path, tiny_model):
+    pytest.importorskip("torchvision")
+    # image 0: a cat and two dogs, one of them right of the centre crop (dropped);
+    # image 1: a single bird left of the crop (the image is dropped)
+    _fake_voc(tmp_path, [[("cat", (100, 50, 200, 150)), ("dog", (70, 20, 130, 90)), ("dog", (250, 100, 300, 200))],
+                         [("bird", (0, 10, 20, 50))]])
+    samples = R.voc_samples(tmp_path, size=224)
+    assert [s["name"] for s in samples] == ["000000.jpg"]
+    s = samples[0]
+    assert tuple(s["image"].shape) == (3, 224, 224) and set(s["boxes"]) == {"cat", "dog"}
+    # shorter side 200 -> 256 (scale 1.28), width 384, centre crop offsets left 80, top 16
+    assert s["boxes"]["cat"].shape == (1, 4) and s["boxes"]["cat"][0].tolist() == pytest.approx([48.0, 48.0, 176.0, 176.0])
+    assert s["boxes"]["dog"].shape == (1, 4) and s["boxes"]["dog"][0].tolist() == pytest.approx([9.6, 9.6, 86.4, 99.2], abs=1e-4)
+    with pytest.raises(ValueError, match="class_index"):
+        R.voc_targets(tiny_model, s)
+    targets = R.voc_targets(tiny_model, s, {"cat": 1, "dog": [2, 3], "person": 4})
+    assert targets["cat"] == 1 and targets["dog"] in (2, 3) and set(targets) == {"cat", "dog"}
+    hits = R.voc_pointing_game(tiny_model, samples, {"gradient": ("gradient", {}), "I-GOS 7x7": (
+        "i_gos", {"resolution": 7, "n_iter": 1, "n_steps": 2})}, class_index={"cat": 1, "dog": 2})
+    assert len(hits) == 4 and set(hits["class"]) == {"cat", "dog"} and hits["hit"].dtype == bool
+    acc = R.pointing_accuracy(hits)
+    assert set(acc.index) == {"gradient", "I-GOS 7x7"} and ((acc >= 0) & (acc <= 100)).all()
+    acc2 = R.pointing_accuracy(pd.DataFrame({"method": ["m"] * 3, "class": ["a", "a", "b"], "hit": [True, False, True]}))
+    assert acc2["m"] == pytest.approx(75.0)    # mean over classes of 50 % and 100 %
+
+
+def test_imagenet_classes_for_voc():
+    names = igos.imagenet_classes()
+    assert set(R.IMAGENET_FOR_VOC) == set(R.VOC_CLASSES) - {"person"}
+    assert all(0 <= i < 1000 for idx in R.IMAGENET_FOR_VOC.values() for i in idx)
+    assert names[R.IMAGENET_FOR_VOC["diningtable"][0]] == "dining table"
+    assert "tabby" in [names[i] for i in R.IMAGENET_FOR_VOC["cat"]]
+    assert {names[i] for i in R.IMAGENET_FOR_VOC["tvmonitor"]} == {"monitor", "screen", "television"}
+    assert names[R.IMAGENET_FOR_VOC["dog"][0]] == "Chihuahua" and len(R.IMAGENET_FOR_VOC["dog"]) == 118
