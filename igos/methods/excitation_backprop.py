@@ -138,8 +138,8 @@ def excitation_rules(model: nn.Module, layer: nn.Module | None = None, *, contra
     state = _State(contrastive)
     ancestors = set()
     if layer is not None:
-        for name, module in model.named_modules():
-            if any(m is layer for m in module.modules()) and module is not layer:
+        for module in model.modules():
+            if module is not layer and any(m is layer for m in module.modules()):
                 ancestors.add(id(module))
     handles = []
 

@@ -55,20 +55,35 @@ def _path_integral(model: nn.Module, images: torch.Tensor, baseline: torch.Tenso
     """``sum_m w_m * grad s(x' + a_m (x - x'))`` per image, ``[N, 3, H, W]``.
 
     Every (image, step) pair is one row of a flat index, cut into passes of at most
-    ``batch_size`` rows, so all interpolation points of all images are batched.
+    ``batch_size`` rows, so all interpolation points of all images are batched. On the
+    CPU the points are laid out channels-last (NHWC), which oneDNN's convolutions run
+    faster; a model that cannot take that layout (e.g. a ``.view`` of a 4-D activation)
+    gets the usual one after its first failure.
     """
     n, p = images.shape[0], alphas.numel()
     delta = images - baseline
     alphas = alphas.to(images.device, images.dtype)
     weights = weights.to(images.device, images.dtype)
     total = torch.zeros_like(images)
+    layout = torch.channels_last if images.device.type == "cpu" else torch.contiguous_format
+
+    def grad_at(x: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=layout).requires_grad_(True)
+        s = select_score(model(x), target[i], score)
+        return torch.autograd.grad(s.sum(), x)[0]
+
     for sl in chunks(n * p, batch_size):
         rows = torch.arange(sl.start, sl.stop, device=images.device)
         i, m = rows // p, rows % p
         # points on the straight path gamma(a_m) = x' + a_m (x - x')   (eq. 1)
-        x = (baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]).requires_grad_(True)
-        s = select_score(model(x), target[i], score)
-        (g,) = torch.autograd.grad(s.sum(), x)
+        x = baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]
+        try:
+            g = grad_at(x, i)
+        except RuntimeError:
+            if layout == torch.contiguous_format:
+                raise
+            layout = torch.contiguous_format
+            g = grad_at(x, i)
         total.index_add_(0, i, g * weights[m].view(-1, 1, 1, 1))
     return total
 

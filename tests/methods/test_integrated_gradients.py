@@ -117,8 +117,10 @@ def test_agrees_with_captum(arch, torchvision_models):
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     target = [3, 5]
     ig = IntegratedGradients(model)
-    # Both in one pass: on random deep nets a ReLU or max-pool near a tie can flip between batch
-    # compositions (float32 noise of the convolution), which moves single gradients by percents.
+    # Both in one pass and, as igos does on the CPU, in channels-last layout: on random deep nets a
+    # ReLU or max-pool near a tie can flip with the float32 rounding of the convolutions (batch
+    # composition, memory layout), which moves single gradients by percents.
+    x = x.contiguous(memory_format=torch.channels_last)
     for rule, method in [("midpoint", "riemann_middle"), ("left", "riemann_left"), ("right", "riemann_right")]:
         ours = igos.integrated_gradients(model, x, target, n_steps=4, rule=rule, per_channel=True)
         ref = ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=4, method=method)
