@@ -138,3 +138,25 @@ def test_agrees_with_captum(arch, torchvision_models):
     ours = igos.integrated_gradients(model, x, target, n_steps=6, baseline="blur", per_channel=True)
     ref = ig.attribute(x, baselines=igos.blur(x), target=target, n_steps=6, method="riemann_middle")
     assert rel_err(ours, ref) < 1e-5
+
+
+def test_models_that_cannot_take_channels_last_inputs():
+    """On the CPU the path points go channels-last; a model that .view()s a 4-D activation cannot
+    take them and gets the usual layout instead, with the same result."""
+    class ViewNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.fc = nn.Linear(4 * 6 * 6, 3)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).view(x.shape[0], -1))
+
+    torch.manual_seed(0)
+    model = igos.wrap(ViewNet(), device="cpu").double()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="view"):
+        model(x.contiguous(memory_format=torch.channels_last))
+    attr, gap = igos.integrated_gradients(model, x, [0, 2], n_steps=4, batch_size=3, per_channel=True,
+                                          return_gap=True)
+    assert gap.abs().max() < 1e-10   # linear model: exact
