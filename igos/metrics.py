@@ -196,6 +196,57 @@ def insertion(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, ta
                                 batch_size=batch_size))
 
 
+class Perturbed(NamedTuple):
+    """Images with a given share of their cells deleted or inserted (:func:`perturbed_at`).
+
+    Attributes:
+        images: ``[N, 3, H, W]``, the composited images.
+        probs: ``[N]``, the softmax probability of the target on them.
+        fraction: the share of cells actually deleted / inserted, ``c / (h w)``.
+    """
+
+    images: torch.Tensor
+    probs: torch.Tensor
+    fraction: float
+
+
+def perturbed_at(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, fraction: float, target=None, *,
+                 insertion: bool = False, baseline="blur") -> Perturbed:
+    """The deletion (or insertion) image after a share ``fraction`` of the cells, and its probability.
+
+    The image is composited exactly as a point of :func:`deletion_curve` /
+    :func:`insertion_curve`: the ``c = floor(fraction * h * w)`` most salient cells of the map
+    (same ranking and tie rule) are replaced by the baseline (deletion) or revealed on it
+    (insertion), through the bilinearly upsampled binary keep-mask. With
+    ``fraction = j / S`` it is the image of step ``j`` of a curve with ``n_steps = S``, and
+    ``probs`` equals ``curve.probs[:, j]``. The I-GOS paper's Figures 12-15 show such
+    images at chosen "deletion / insertion ratios".
+
+    Args:
+        model, images, saliency, target, baseline: as in :func:`deletion_curve`.
+        fraction: share of the cells to delete / insert, in [0, 1].
+        insertion: ``False`` for the deletion image, ``True`` for the insertion image.
+
+    Returns:
+        :class:`Perturbed` ``(images [N, 3, H, W], probs [N], fraction)``.
+    """
+    check_images(images)
+    saliency = check_saliency(saliency, images).to(images.device)
+    fraction = float(fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction!r}")
+    target = as_target(target, images, model, num_classes_of(model, images))
+    (h, w), size = saliency.shape[-2:], images.shape[-2:]
+    count = min(h * w, int(fraction * h * w + 1e-9))      # the epsilon makes j / S give floor(j h w / S)
+    ranks = cell_ranks(saliency.float() if saliency.dtype != torch.float64 else saliency)
+    hit = ranks < count
+    keep = (hit if insertion else ~hit).to(images.dtype).view(-1, 1, h, w)
+    with torch.no_grad():
+        x = torch.lerp(make_baseline(baseline, images), images, up(keep, size))
+        probs = model(x).softmax(dim=1).gather(1, target[:, None])[:, 0]
+    return Perturbed(x, probs, count / (h * w))
+
+
 # ----------------------------------------------------------------------------- pointing game
 def _as_box_tensor(boxes, n: int, device) -> torch.Tensor:
     """``[N, 4]``, ``[N, K, 4]`` (NaN rows = padding) or a list of ``[K_i, 4]`` -> ``[N, K, 4]`` float64."""
@@ -324,5 +375,6 @@ def pointing_accuracy(hits: torch.Tensor | Sequence[bool], labels: torch.Tensor 
                          hits=int(h.sum()), total=h.numel())
 
 
-__all__ = ["Curve", "DEFAULT_BATCH_SIZE", "PointingScore", "auc", "cell_ranks", "deletion", "deletion_curve",
-           "insertion", "insertion_curve", "objective", "pointing_accuracy", "pointing_game", "step_counts"]
+__all__ = ["Curve", "DEFAULT_BATCH_SIZE", "Perturbed", "PointingScore", "auc", "cell_ranks", "deletion", "deletion_curve",
+           "insertion", "insertion_curve", "objective", "perturbed_at", "pointing_accuracy", "pointing_game",
+           "step_counts"]

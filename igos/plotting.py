@@ -115,3 +115,96 @@ def curves(ax, deletion=None, insertion=None, *, title: str | None = None, legen
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def display_map(saliency: torch.Tensor, clip: float = 0.99) -> torch.Tensor:
+    """A map ``[N, h, w]`` prepared for display, in [0, 1], in the order the metrics rank its cells.
+
+    A map with negative values (a signed map such as Integrated Gradients) shows its positive
+    part: the negative cells come last in the deletion / insertion ranking and show as 0. A
+    non-negative map is shifted to a minimum of 0 (as min-max scaling). The map is then
+    clipped at its ``clip`` quantile, so that a handful of extreme pixels do not wash out the
+    rest of a full-resolution map (maps with at most ``1 / (1 - clip)`` cells are not
+    clipped), and divided by its maximum. Every step is monotone.
+    """
+    s = saliency.detach().float()
+    flat = s.reshape(s.shape[0], -1)
+    flat = (flat - flat.min(1, keepdim=True).values.clamp_min(0)).clamp_min(0)
+    if flat.shape[1] * (1 - clip) >= 1:
+        top = torch.quantile(flat, clip, dim=1, keepdim=True)
+        flat = torch.minimum(flat, top)
+    hi = flat.max(1, keepdim=True).values.clamp_min(1e-12)
+    return (flat / hi).view_as(s)
+
+
+def comparison(images: torch.Tensor, maps: Mapping[str, torch.Tensor], deletion: Mapping | None = None,
+               insertion: Mapping | None = None, *, titles: Sequence[str] | None = None, norm: str = "display",
+               size: float = 2.0, curve_height: float = 0.8):
+    """Heatmaps side by side, each with its deletion (red) and insertion (blue) curve beneath.
+
+    The layout of the I-GOS paper's Figures 1 and 3-5: per image two rows, the overlays on
+    top (the photo itself first) and the curves below, with the AUCs in the legends.
+
+    Args:
+        images: ``[N, 3, H, W]`` in [0, 1].
+        maps: method name -> ``[N, h, w]`` (one column per entry, in order).
+        deletion, insertion: method name -> :class:`igos.metrics.Curve` (``fractions [S+1]``,
+            ``probs [N, S+1]``); a method missing from both gets no curve panel.
+        titles: ``N`` captions shown above the photo of each image.
+        norm: ``"display"`` (default: :func:`display_map`, then no further scaling) or a norm of
+            :func:`normalize` applied to the raw maps.
+        size: panel size in inches; ``curve_height`` is the curve row's height relative to ``size``.
+
+    Returns:
+        The figure.
+    """
+    maps, deletion, insertion = dict(maps), dict(deletion or {}), dict(insertion or {})
+    n, cols = images.shape[0], 1 + len(maps)
+    heights = [1.0, curve_height] * n
+    fig, axes = plt.subplots(2 * n, cols, figsize=(size * cols, size * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for i in range(n):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        overlay(top[0], images[i].cpu(), title=None if titles is None else titles[i])
+        bottom[0].set_axis_off()
+        for j, (name, sal) in enumerate(maps.items(), 1):
+            if norm == "display":
+                overlay(top[j], images[i].cpu(), display_map(sal[i:i + 1])[0].cpu(), norm="max", title=name)
+            else:
+                overlay(top[j], images[i].cpu(), sal[i].cpu(), norm=norm, title=name)
+            d, s = deletion.get(name), insertion.get(name)
+            if d is None and s is None:
+                bottom[j].set_axis_off()
+                continue
+            curves(bottom[j], None if d is None else (d.fractions, d.probs[i]),
+                   None if s is None else (s.fractions, s.probs[i]))
+            if j > 1:
+                bottom[j].set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def panels(rows: Sequence[Sequence[tuple]], *, row_labels: Sequence[str] | None = None, size: float = 2.0,
+           fontsize: int = 8):
+    """A grid of images with captions: ``rows[r][c] = (image [3, H, W], caption)``.
+
+    Rows may have different lengths (empty cells are blank). ``row_labels`` go to the left of
+    each row. Used for the deletion / insertion images at chosen ratios (Figures 6, 7, 12-15).
+    """
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, (size + 0.3) * n_rows), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            image, caption = row[c]
+            ax.imshow(to_numpy_image(image))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(caption, fontsize=fontsize)
+            if c == 0 and row_labels is not None:
+                ax.set_ylabel(row_labels[r], fontsize=fontsize + 1)
+    fig.tight_layout()
+    return fig
