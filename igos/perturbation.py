@@ -83,12 +83,15 @@ def tv(mask: torch.Tensor, beta: float = 2) -> torch.Tensor:
     return out
 
 
-def regularizer(mask: torch.Tensor, lambda1: float, lambda2: float, tv_beta: float = 2) -> torch.Tensor:
-    """``lambda1 * l1(M) + lambda2 * tv(M, tv_beta)``, ``[N]``; a zero lambda skips its term."""
+def regularizer(mask: torch.Tensor, lambda1, lambda2, tv_beta: float = 2) -> torch.Tensor:
+    """``lambda1 * l1(M) + lambda2 * tv(M, tv_beta)``, ``[N]``.
+
+    A lambda is a float (a zero one skips its term) or a tensor ``[N]`` (one per mask).
+    """
     out = mask.new_zeros(mask.shape[0])
-    if lambda1:
+    if isinstance(lambda1, torch.Tensor) or lambda1:
         out = out + lambda1 * l1(mask)
-    if lambda2:
+    if isinstance(lambda2, torch.Tensor) or lambda2:
         out = out + lambda2 * tv(mask, tv_beta)
     return out
 

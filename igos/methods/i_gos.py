@@ -45,7 +45,7 @@ Choices where the sources disagree or are silent (see the book chapter for the e
   evaluated with the same noise as the direction (so (8) is an ordinary Armijo test on that
   smoothed surrogate, whose exact gradient ``TG`` is);
 * the original code's heuristic of dividing lambda1 by 10 (then 5) when the score has not
-  moved at iterations 7 and 12 is not in the paper and not implemented.
+  moved by iterations 7 and 12 is not in the paper: off by default, ``adapt_lambda1=True``.
 
 Explained in ``book/32_i_gos.ipynb``.
 """
@@ -125,8 +125,12 @@ class _Problem:
     def up(self, masks: torch.Tensor) -> torch.Tensor:
         return up(masks, self.size)
 
-    def reg(self, masks: torch.Tensor) -> torch.Tensor:
-        return regularizer(masks, self.lambda1, self.lambda2, self.tv_beta)
+    def reg(self, masks: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Regularisers of ``masks[b]``, which belongs to image ``idx[b]`` (``None``: to image ``b``)."""
+        lambda1 = self.lambda1
+        if isinstance(lambda1, torch.Tensor) and idx is not None:    # per-image lambda1 (adapt_lambda1)
+            lambda1 = lambda1[idx]
+        return regularizer(masks, lambda1, self.lambda2, self.tv_beta)
 
     @torch.no_grad()
     def endpoint(self, masks: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -136,7 +140,7 @@ class _Problem:
             i = idx[sl]
             x = self.base[i] + up(masks[sl], self.size) * self.diff[i]
             out[sl] = _probs(self.model, x, self.target[i], self.precision)
-        return out + self.reg(masks).to(self.dtype)
+        return out + self.reg(masks, idx).to(self.dtype)
 
     @torch.no_grad()
     def path(self, masks: torch.Tensor, idx: torch.Tensor, noise: torch.Tensor | None, n_steps: int) -> torch.Tensor:
@@ -152,7 +156,7 @@ class _Problem:
             if noise is not None:
                 x = x + noise[s]
             scores[sl] = _probs(self.model, x, self.target[i], self.precision)
-        return scores.view(n, n_steps).mean(1) + self.reg(masks).to(self.dtype)
+        return scores.view(n, n_steps).mean(1) + self.reg(masks, idx).to(self.dtype)
 
     def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int):
         """Total gradient ``TG`` ``[N, r, r]`` of (6) and the path-averaged score ``[N]``."""
@@ -332,8 +336,8 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
           lambda2: float | None = None, n_iter: int = 15, n_steps: int = 20, noise: float = 0.2, tv: bool = True,
           step: str = "armijo", line_search_loss: str = "paper", step_max: float = DEFAULT_STEP_MAX,
           step_min: float = 1e-5, decay: float = 0.2, armijo_c: float = 1e-4, step_size: float = DEFAULT_FIXED_STEP,
-          baseline=None, batch_size: int | None = None, seed: int = 0, precision: str = "fp32",
-          callback: Callable | None = None, return_history: bool = False):
+          adapt_lambda1: bool = False, baseline=None, batch_size: int | None = None, seed: int = 0,
+          precision: str = "fp32", callback: Callable | None = None, return_history: bool = False):
     """I-GOS saliency ``1 - M`` at ``resolution x resolution`` (Qi et al., AAAI 2020).
 
     Args:
@@ -361,6 +365,9 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
             a larger bound costs only one extra trial per factor ``1 / decay``.
         step_min, decay, armijo_c: lower bound ``a_l``, shrink factor ``eta`` and Armijo constant
             ``beta`` of Algorithm 1 (paper: 1e-5, 0.2, 1e-4).
+        adapt_lambda1: the original code's heuristic, not in the paper: after iteration
+            ``int(n_iter / 2)``, an image whose target probability moved by <= 0.001 since the
+            start gets ``lambda1 / 10``; after ``int(n_iter / 1.25)``, by <= 0.01, ``lambda1 / 5``.
         step_size: the step of ``step="fixed"`` (default 25: the median accepted Armijo step
             on the embedded photos at 28 x 28).
         baseline: ``None`` for the paper's blur (kernel 51, sigma 50), or anything
@@ -375,7 +382,9 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         return_history: also return a dict of per-iteration tensors: ``objective`` and ``prob``
             ``[n_iter + 1, N]`` (from ``M_0 = 1``), ``step``, ``armijo`` (condition (8) held),
             ``ls_before``, ``ls_after`` (line-search loss at ``M_k`` and ``M_{k+1}``) and
-            ``grad_sq`` (``||TG||^2``) ``[n_iter, N]``, and ``n_trials`` ``[n_iter]``.
+            ``grad_sq`` (``||TG||^2``) ``[n_iter, N]``, ``n_trials`` ``[n_iter]`` (line-search
+            forward passes) and ``lambda1`` ``[n_iter + 1, N]`` (changes with ``adapt_lambda1``;
+            ``objective`` uses the lambda1 in force at that iteration).
 
     Returns:
         ``saliency`` ``[N, r, r]`` float32 in [0, 1] (``1 - M``: large = important), or
@@ -404,14 +413,17 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
     with preserved(model):
         problem = _Problem(model, images, target, baseline=baseline, lambda1=lambda1, lambda2=lambda2,
                            tv_beta=2, batch_size=batch_size, precision=precision)
+        if adapt_lambda1:
+            problem.lambda1 = torch.full((n,), lambda1, device=dev, dtype=dtype)
         draw_noise = _noise_source(model, images, noise, n_steps, seed)
         mask = torch.ones(n, resolution, resolution, device=dev, dtype=dtype)
         loss = problem.endpoint(mask, rows)                      # F(M_0) = p_c(x)
         _warn_low_prob(loss - problem.reg(mask), target, "i_gos")
         hist = {k: [] for k in ("objective", "prob", "step", "armijo", "ls_before", "ls_after", "grad_sq",
-                                "n_trials")}
+                                "n_trials", "lambda1")}
         hist["objective"].append(loss)
         hist["prob"].append(loss - problem.reg(mask).to(problem.dtype))
+        hist["lambda1"].append(torch.as_tensor(problem.lambda1, device=dev).expand(n))
         for k in range(n_iter):
             noise_k = draw_noise()
             tg, path_score = problem.direction(mask, noise_k, n_steps)
@@ -434,9 +446,18 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
                     armijo_c=armijo_c, batch_size=batch_size, cost=cost)
                 new_loss = ls_after if line_search_loss == "paper" else problem.endpoint(new_mask, rows)
             mask, loss = new_mask, new_loss
-            for key, value in (("objective", loss), ("prob", loss - problem.reg(mask).to(problem.dtype)), ("step", alpha), ("armijo", ok), ("ls_before", ls_before),
-                               ("ls_after", ls_after), ("grad_sq", tg.flatten(1).pow(2).sum(1)),
-                               ("n_trials", torch.tensor(n_trials))):
+            prob = loss - problem.reg(mask).to(problem.dtype)
+            if adapt_lambda1 and n_iter > 3 and k in (int(n_iter / 2), int(n_iter / 1.25)):
+                # the original code's rescue of a stuck optimisation (not in the paper): if the score
+                # has barely moved since the start, shrink lambda1 (by 10, later by 5) for that image
+                tol, factor = (0.001, 10.0) if k == int(n_iter / 2) else (0.01, 5.0)
+                stuck = (hist["prob"][k - 1] - hist["prob"][0]).abs() <= tol
+                problem.lambda1 = torch.where(stuck, problem.lambda1 / factor, problem.lambda1)
+                loss = prob + problem.reg(mask).to(problem.dtype)     # F(M_{k+1}) under the new lambda1
+            for key, value in (("objective", loss), ("prob", prob), ("step", alpha), ("armijo", ok),
+                               ("ls_before", ls_before), ("ls_after", ls_after),
+                               ("grad_sq", tg.flatten(1).pow(2).sum(1)), ("n_trials", torch.tensor(n_trials)),
+                               ("lambda1", torch.as_tensor(problem.lambda1, device=dev).expand(n))):
                 hist[key].append(value)
             if callback is not None:
                 callback(k, loss, mask)

@@ -224,6 +224,21 @@ def test_ablations():
     assert (h_fixed["step"] == 3.0).all() and (h_fixed["n_trials"] == 0).all()
 
 
+def test_adapt_lambda1_only_for_stuck_images():
+    class Frozen(nn.Module):                      # the score cannot move: the original code's rescue fires
+        def forward(self, x):
+            return torch.tensor([[1.0, 0.0]]).expand(x.shape[0], 2) + 0 * x.mean()
+
+    kw = dict(resolution=4, n_iter=5, n_steps=2, lambda1=0.5, lambda2=2.0, adapt_lambda1=True, return_history=True)
+    _, h = i_gos(Frozen(), spot_images(2), 0, **kw)
+    # checks after iteration int(5 / 2) = 2 (moved <= 0.001: / 10) and int(5 / 1.25) = 4 (<= 0.01: / 5)
+    assert h["lambda1"][:, 0].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.05, 0.05, 0.01])
+    sal, h = i_gos(SpotModel(), spot_images(2), 0, **kw)
+    assert (h["lambda1"] == 0.5).all()                                      # it moved: lambda1 kept
+    torch.testing.assert_close(h["objective"][-1], objective(SpotModel(), spot_images(2), 1 - sal, 0,
+                                                             lambda1=0.5, lambda2=2.0))
+
+
 def test_bf16_close_to_fp32():
     model, x = SpotModel(), spot_images(2)
     s32, h32 = i_gos(model, x, 0, **FAST, return_history=True)
@@ -268,9 +283,9 @@ def test_default_lambdas():
 
 # ----------------------------------------------------------------------------- the embedded model
 def test_embedded_photo_objective_drops(lite0, embedded):
-    x = embedded.images[[1]]                          # coffee: espresso, p = 0.95
-    sal, hist = i_gos(lite0, x, resolution=7, n_iter=3, n_steps=8, batch_size=8, return_history=True)
+    x = embedded.images[[embedded.names.index("motorcycle")]]
+    sal, hist = i_gos(lite0, x, resolution=28, n_iter=2, n_steps=8, batch_size=8, return_history=True)
     obj = hist["objective"][:, 0]
-    assert (obj[1:] <= obj[:-1] + 1e-6).all()
-    assert obj[-1] < obj[0] - 0.1, obj
-    assert math.isfinite(float(sal.sum()))
+    assert (hist["step"] > 1e-5).all() and hist["armijo"].all()
+    assert (obj[1:] < obj[:-1]).all() and obj[-1] < obj[0] - 1e-3, obj
+    assert sal.shape == (1, 28, 28) and math.isfinite(float(sal.sum()))
