@@ -9,7 +9,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup test test-unit book book-fast golden clean bench
+.PHONY: help setup test test-unit test-browser book book-fast golden clean bench
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
 	@echo "make test   - set up .venv and run the whole test suite (unit tests + chapters in fast mode)"
@@ -24,11 +24,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Unit tests + every chapter in fast mode (nbval on tests/notebooks), then the fast-mode
-# HTML book loaded page by page in headless Chromium (tests/browser).
+# Unit tests + every chapter in fast mode (nbval re-executes tests/notebooks and compares).
 test: $(STAMP)
 	IGOS_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests --ignore=tests/browser
-	$(MAKE) book-fast
+
+# The fast-mode HTML book loaded page by page in headless Chromium (needs Debian's
+# chromium and chromium-driver: apt-get install chromium chromium-driver).
+test-browser: book-fast
 	IGOS_BOOK_HTML=$(FAST_HTML) $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 # The book with every chapter in fast mode (what the browser test loads).
