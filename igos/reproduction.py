@@ -9,7 +9,8 @@ the first chapter computes. The others read the same results file. The config ho
   plus the input gradient ("AM" in Table 6);
 * the Table 4 ablations of I-GOS (no TV term, no noise, fixed step) at 224 and 28;
 * Table 5: I-GOS and Mask at 28 x 28 under three ``(lambda1, lambda2)`` settings,
-  :data:`TABLE5_LAMBDAS`. Setting C of I-GOS is the main I-GOS row at 28 (same lambdas).
+  :data:`TABLE5_LAMBDAS`. Setting C of I-GOS is the main I-GOS row at 28 while I-GOS's default
+  lambdas there are C's; otherwise the config gets its own ``i_gos@C`` row.
 * the metrics: deletion and insertion against the blurred image, and the pointing game on
   the boxes that come with the images.
 
@@ -149,8 +150,10 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     ]
     methods += [{"name": "i_gos", "label": label, "options": {**i_gos, **opts}, "resolutions": ablation}
                 for label, opts in ABLATIONS.items()]
+    from .methods.i_gos import default_lambdas
+
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
-        if setting != "C":   # I-GOS at C is the main I-GOS row at 28
+        if setting != "C" or default_lambdas(TABLE5_RESOLUTION) != (l1, l2):   # else C is the main I-GOS row at 28
             methods.append({"name": "i_gos", "label": f"i_gos@{setting}",
                             "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION]})
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
@@ -208,7 +211,11 @@ def write_config(config: dict, path: str | os.PathLike | None = None) -> Path:
 
     path = Path(path) if path is not None else Path(config["results"]).with_suffix(".yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110))
+    class _Dumper(yaml.SafeDumper):   # no &id001 anchors for lists that appear twice
+        def ignore_aliases(self, data):
+            return True
+
+    path.write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=110))
     return path
 
 
@@ -276,6 +283,7 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
 
 def box_table(config: dict) -> pd.DataFrame:
     """The object box of each image of a config (in pixels of the 224 crop) and the share of the image it covers."""
+    from .data import class_names
     from .experiment import ImageSource, normalize_config
 
     cfg = normalize_config(config)
@@ -284,7 +292,7 @@ def box_table(config: dict) -> pd.DataFrame:
     for i in range(len(source)):
         e = source.entries[i]
         _, name, label, box = source.load(i)
-        rows.append({"image": name, "class": e.get("class_name", label), "box": [round(v, 1) for v in box.tolist()],
+        rows.append({"image": name, "class": e.get("class_name") or class_names([label])[0], "box": [round(v, 1) for v in box.tolist()],
                      "covers": box_fraction(box, cfg["image_size"])[0]})
     return pd.DataFrame(rows).set_index("image")
 
@@ -326,7 +334,7 @@ def mask_objective(model, images, target=None, *, resolution: int = 28, callback
 TABLE_LABELS = {
     1: MAIN, 2: MAIN, 3: MAIN,
     4: ("i_gos",) + tuple(ABLATIONS),
-    5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),
+    5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),   # "i_gos": C (see _names)
     6: POINTING,
 }
 
@@ -344,11 +352,12 @@ def table_rows(results, table: int) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-def _names(table: int) -> dict:
-    if table == 5:
-        return {"i_gos": ("C", "I-GOS")}
-    if table == 6:
-        return {"excitation_backprop": "Excitation BP (c-MWP)"}
+def _names(table: int, frame: pd.DataFrame | None = None) -> dict:
+    if table == 5:   # the main I-GOS row stands for setting C unless the run has its own "i_gos@C"
+        return {} if frame is not None and frame["method"].eq("i_gos@C").any() else {"i_gos": ("C", "I-GOS")}
+    if table == 6:   # native methods by name, so that no resolution suffix is added
+        return {"gradient": "AM (gradient)", "excitation_backprop": "Excitation BP (c-MWP)", "rise": "RISE",
+                "grad_cam": "Grad-CAM", "integrated_gradients": "Integrated Gradients"}
     if table == 4:
         return dict(tables.ABLATION_NAMES)
     return {"excitation_backprop": "Excitation BP"}
@@ -360,7 +369,8 @@ def compare(results, table: int, **kwargs) -> pd.DataFrame:
     Columns of Tables 1, 2 and 4 are put in the paper's order (resolution descending, deletion
     before insertion), also the columns that only we have (7x7 in Table 1).
     """
-    out = tables.compare(table_rows(results, table), table, names=_names(table), **kwargs)
+    rows = table_rows(results, table)
+    out = tables.compare(rows, table, names=_names(table, rows), **kwargs)
     if table in (1, 2, 4):
         cols = sorted(out.columns, key=lambda c: (-int(c[0]), c[1] != "deletion"))   # stable: keeps stat order
         out = out.loc[:, pd.MultiIndex.from_tuples(cols, names=out.columns.names)]
@@ -406,7 +416,10 @@ def _lt(frame, a, ca, b, cb):
 
 
 def _claims(table: int, resolutions: Iterable[int]) -> list[tuple[str, Callable]]:
-    """``(claim, test(frame) -> bool | None)`` for the orderings the paper reports in Table ``table``."""
+    """``(claim, test(frame) -> bool | None)`` for the orderings the paper reports in Table ``table``.
+
+    ``resolutions``: those of our run (for Tables 1, 2 and 4, those where we have I-GOS).
+    """
     res = sorted(set(resolutions), reverse=True)
     if table in (1, 2):
         out = []
@@ -498,7 +511,7 @@ def orderings(results, table: int) -> pd.DataFrame:
     """
     ours = _ours(results, 2 if table in (1, 2) else table)
     if table in (1, 2, 4):
-        res = {c[0] for c in ours.columns if not pd.isna(ours[c]).all()}
+        res = {c[0] for c in ours.columns if "I-GOS" in ours.index and not pd.isna(ours.loc["I-GOS", c])}
     elif table == 3:
         res = {c for c in ours.columns if not pd.isna(ours[c]).all()}
     else:

@@ -164,6 +164,9 @@ def test_tables_orderings_and_summaries():
     o3 = R.orderings(rows, 3)
     assert o3.loc["I-GOS is faster than Mask at 28x28"].tolist() == [True, True]
     assert o3.loc["Grad-CAM takes under 1 s"].tolist() == [True, False]
+    t6 = R.compare(rows, 6)
+    for name in ("AM (gradient)", "RISE", "Excitation BP (c-MWP)", "I-GOS 28x28", "Mask 14x14", "Grad-CAM"):
+        assert (name, "ours") in t6.index, name          # native methods carry no resolution suffix
     o6 = R.orderings(rows, 6)
     assert set(o6.columns) == {"paper", "ours"} and o6["paper"].tolist() == [True, True]
     nums = R.key_numbers(rows, 5)
@@ -252,3 +255,17 @@ def test_imagenet_classes_for_voc():
     assert "tabby" in [names[i] for i in R.IMAGENET_FOR_VOC["cat"]]
     assert {names[i] for i in R.IMAGENET_FOR_VOC["tvmonitor"]} == {"monitor", "screen", "television"}
     assert names[R.IMAGENET_FOR_VOC["dog"][0]] == "Chihuahua" and len(R.IMAGENET_FOR_VOC["dog"]) == 118
+
+
+def test_table5_gets_its_own_i_gos_row_when_the_defaults_move(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules["igos.methods.i_gos"].DEFAULT_LAMBDAS, 28, (2.0, 10.0))
+    config = R.paper_config(scale="cpu")
+    assert spec(config, "i_gos@C")["options"]["lambda1"] == 1.0 and spec(config, "i_gos@C")["resolutions"] == [28]
+    rows = synthetic_rows(config)
+    for r in rows:
+        if r["method"] == "i_gos@C":
+            r["loss"] = 0.123
+    t5 = R.compare(rows, 5, formatted=False)
+    assert t5.loc[("total loss", "ours"), ("C", "I-GOS", "mean")] == pytest.approx(0.123)
