@@ -1,12 +1,15 @@
 """Shared machinery of the gradient methods: validated inputs, chunked input and layer gradients."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import nn
 
 from ..batching import chunks
 from ..checks import check_images
-from ..layers import capture
+from ..layers import Capture, get_layer
 from ..scores import check_score, select_score
 from ..targets import as_target, num_classes_of
 
@@ -37,19 +40,46 @@ def input_gradients(model: nn.Module, images: torch.Tensor, target: torch.Tensor
     return torch.cat(grads), torch.cat(scores)
 
 
+@contextlib.contextmanager
+def layer_leaf(model: nn.Module, layer) -> Iterator[Capture]:
+    """Like :func:`igos.layers.capture`, but the layer's output becomes the start of the graph.
+
+    The recorded activation is a fresh leaf that requires grad, and the network goes on
+    with a clone of it (so in-place ops after the layer cannot overwrite it). Nothing
+    below the layer is recorded for the backward pass, which saves time and memory when
+    only ``d score / d activation`` is wanted. The hook is removed on exit, also on error.
+    """
+    module = get_layer(model, layer)
+    store = Capture()
+
+    def hook(_module, _inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"layer output is a {type(output).__name__}, not a tensor: choose another layer")
+        leaf = output.detach().requires_grad_(True)
+        store.activations.append(leaf)
+        return leaf.clone()
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
 def layer_gradients(model: nn.Module, images: torch.Tensor, target: torch.Tensor, layer, *, score: str = "logit",
                     batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Activations of ``layer`` and d score / d activations, in chunks of ``batch_size``.
 
     Must run inside :func:`igos.layers.preserved`. Returns ``(activations [N, K, h, w],
     grads [N, K, h, w], scores [N])``, detached. Rows of the score are independent, so
-    summing them before the backward pass gives every image its own gradient.
+    summing them before the backward pass gives every image its own gradient. The graph
+    starts at the layer (:func:`layer_leaf`), so the part of the network below it runs
+    without recording anything for the backward pass.
     """
     acts, grads, scores = [], [], []
     for sl in chunks(images.shape[0], batch_size):
-        # the input requires grad so that the activations do, even with frozen parameters
-        with capture(model, layer) as store:
-            s = select_score(model(images[sl].detach().requires_grad_(True)), target[sl], score)
+        with layer_leaf(model, layer) as store:
+            s = select_score(model(images[sl]), target[sl], score)
         a = store.activation
         (g,) = torch.autograd.grad(s.sum(), a)
         acts.append(a.detach())

@@ -52,9 +52,9 @@ from torch import nn
 
 from ..batching import chunks
 from ..checks import check_positive_int
-from ..layers import capture, get_layer, preserved
+from ..layers import get_layer, preserved
 from ..scores import select_score
-from ._common import prepare
+from ._common import layer_leaf, prepare
 
 _WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
 _POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
@@ -217,8 +217,8 @@ def excitation_backprop(model: nn.Module, images: torch.Tensor, target=None, *, 
     with preserved(model), excitation_rules(model, module, contrastive=contrastive) as state:
         for sl in chunks(images.shape[0], batch_size):
             state.last = None
-            with capture(model, module) as store:
-                logits = model(images[sl].detach().requires_grad_(True))
+            with layer_leaf(model, module) as store:   # the graph (and the rules) start at the layer
+                logits = model(images[sl])
             if state.last is None or state.last[1] is not logits:
                 raise ValueError("excitation_backprop needs the logits to be the output of the model's last "
                                  "Linear or convolution layer")

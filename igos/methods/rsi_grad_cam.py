@@ -35,9 +35,9 @@ from torch import nn
 from ..baselines import make_baseline
 from ..batching import chunks
 from ..checks import check_positive_int
-from ..layers import capture, get_layer, preserved
+from ..layers import get_layer, preserved
 from ..scores import select_score
-from ._common import prepare
+from ._common import layer_leaf, prepare
 
 
 def _rs_integrals(model: nn.Module, images: torch.Tensor, target: torch.Tensor, layer, baseline: torch.Tensor,
@@ -61,8 +61,8 @@ def _rs_integrals(model: nn.Module, images: torch.Tensor, target: torch.Tensor, 
     for sl in chunks(n * p, batch_size):
         rows = torch.arange(sl.start, sl.stop, device=images.device)
         i, m = rows // p, rows % p
-        x = (baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]).requires_grad_(True)
-        with capture(model, layer) as store:
+        x = baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]
+        with layer_leaf(model, layer) as store:   # the graph starts at the layer
             s = select_score(model(x), target[i], score)
         act = store.activation
         (grad,) = torch.autograd.grad(s.sum(), act)
