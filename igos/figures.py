@@ -34,7 +34,7 @@ from .targets import as_target, num_classes_of
 __all__ = ["Attack", "Comparison", "attack", "attack_table", "border_share", "box_share", "compare", "concat",
            "confidence_table", "correlation", "figure_methods", "label_targets", "lowest", "map_stats", "merge",
            "most_confident", "peak_on_border", "probabilities", "ranking", "ratio_panels", "ratio_table", "reach",
-           "variant_rows"]
+           "shared_rows", "variant_rows"]
 
 
 def figure_methods(resolutions: Iterable[int] = (224, 28, 7), *, i_gos: Mapping | None = None,
@@ -443,6 +443,30 @@ def confidence_table(model: nn.Module, data, rows: Iterable[Mapping], *, method:
                     "deletion": float("nan") if row.get("deletion") is None else row["deletion"],
                     "insertion": float("nan") if row.get("insertion") is None else row["insertion"]})
     return pd.DataFrame(out).set_index("image")
+
+
+def shared_rows(config: Mapping, method: str = "i_gos") -> list[dict] | None:
+    """The rows of ``method`` in the results file of an experiment ``config``, if that file is complete.
+
+    Returns ``None`` when the file (``config["results"]``) does not exist, the config has no
+    method labelled ``method``, or some of its rows are missing (an experiment still running,
+    or interrupted): a search over part of the photos would depend on how far it got.
+    """
+    from pathlib import Path
+
+    from .experiment import read_results
+
+    path = Path(config["results"])
+    spec = next((m for m in config["methods"] if m.get("label", m["name"]) == method), None)
+    if spec is None or not path.is_file():
+        return None
+    rows = [r for r in read_results(path) if r.get("method") == method]
+    res = spec.get("resolutions") or config.get("resolutions") or [None]
+    n = config.get("n_images")
+    found = {(r.get("image_index"), r.get("resolution")) for r in rows}
+    if n is not None and len(found) < n * len(res):
+        return None
+    return rows
 
 
 def _ring(saliency: torch.Tensor, width: int) -> torch.Tensor:

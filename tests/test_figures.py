@@ -307,3 +307,24 @@ def test_confidence_table_and_attack_table(tiny_model, tiny_images):
     table = fig_.attack_table(out, tiny_images, out.before, names=data.names)
     assert table["max |change| x 255"].max() <= 8 + 1e-3
     assert table["fooled"].tolist() == (out.after != out.before).tolist()
+
+
+def test_shared_rows(tmp_path):
+    import json
+
+    path = tmp_path / "r.jsonl"
+    config = {"results": str(path), "n_images": 2, "resolutions": [28, 7],
+              "methods": [{"name": "i_gos", "resolutions": [28]}, {"name": "mask"}]}
+    assert fig_.shared_rows(config) is None                                   # no file
+    def row(i, method, ins):
+        return {"key": f"{i}/{method}/28", "image_index": i, "method": method, "resolution": 28, "insertion": ins}
+
+    rows = [row(0, "i_gos", 0.5), row(0, "mask", 0.1)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert fig_.shared_rows(config) is None                                   # image 1 missing
+    with path.open("a") as f:
+        f.write(json.dumps(row(1, "i_gos", 0.2)) + "\n")
+    got = fig_.shared_rows(config)
+    assert [r["insertion"] for r in got] == [0.5, 0.2]
+    assert fig_.shared_rows(config, "mask") is None                           # mask: 2 x 2 rows expected
+    assert fig_.shared_rows(config, "rise") is None                           # not in the config

@@ -72,7 +72,7 @@ def test_config_options_and_errors():
     c = R.paper_config(scale="cpu", model="resnet50", images="/data/val", n_images=50, resolutions=[14],
                        i_gos_iter=15, device="cpu")
     assert c["model"] == "resnet50" and c["n_images"] == 50 and spec(c, "i_gos")["resolutions"] == [14]
-    assert spec(c, "i_gos_no_tv")["resolutions"] == [28] and spec(c, "i_gos")["options"]["n_iter"] == 15
+    assert spec(c, "i_gos_no_tv")["resolutions"] == [14] and spec(c, "i_gos")["options"]["n_iter"] == 15
     assert "paper-cpu-resnet50-50-" in c["results"]
     assert R.paper_config(True, resolutions=[28, 14])["results"] != R.paper_config(True)["results"]
     assert R.scale_for(True) == "fast" and R.scale_for(False, "cpu") == "cpu"
@@ -196,6 +196,10 @@ def test_end_to_end_with_a_tiny_model(tmp_path):
         assert isinstance(R.orderings(path, n), pd.DataFrame)
     loss = {r["method"]: r["loss"] for r in rows}
     assert all(loss[k] is not None for k in ("i_gos", "mask@A", "mask@C", "i_gos@B"))
+    model = igos.load_model("tiny_cnn", device="cpu")
+    for label, res in (("i_gos", 7), ("mask@C", 28), ("i_gos_no_tv", 7)):   # same process and threads: all agree
+        r = R.recompute_objective(path, config, label, 0, model, resolution=res)
+        assert r["row"] == pytest.approx(r["rerun"], abs=1e-6) and r["rerun"] == pytest.approx(r["F"], abs=1e-5)
 
 
 # ----------------------------------------------------------------------------- VOC

@@ -39,7 +39,9 @@ Choices where the sources disagree or are silent (see the book chapter for the e
 
 * noise ``sigma = 0.2`` in the model's *normalised* input space (IGOS++), i.e. ``0.2 * std``
   per channel in pixel space (:func:`igos.perturbation.pixel_noise_scale`); the original demo's
-  ``noise + cv2.randn(noise, ...)`` actually doubles it to 0.4;
+  ``noise + cv2.randn(noise, ...)`` fills the array in place and adds it to itself, which
+  doubles it to 0.4. For EfficientNet-Lite0 (mean = std = 0.5) 0.2 is 0.1 in pixel units,
+  2.2 times the pixel-space noise the authors had with VGG/ResNet's ImageNet std;
 * line-search loss: ``"paper"`` (default) is the noiseless endpoint objective ``F`` of the
   original code; ``"path"`` is the path-averaged noisy score of IGOS++ plus the regularisers,
   evaluated with the same noise as the direction (so (8) is an ordinary Armijo test on that
@@ -82,7 +84,7 @@ DEFAULT_LAMBDAS: dict[int, tuple[float, float]] = {
 #: Default upper bound a_u of the backtracking line search (see :func:`i_gos`).
 DEFAULT_STEP_MAX = 1000.0
 #: Default step of ``step="fixed"`` (see :func:`i_gos`).
-DEFAULT_FIXED_STEP = 25.0
+DEFAULT_FIXED_STEP = 40.0
 #: Below this probability of the target on the unmasked image, I-GOS warns (paper's failure case).
 LOW_PROB = 1e-3
 
@@ -359,17 +361,18 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         line_search_loss: ``"paper"``: the noiseless objective at the trial mask (original
             code); ``"path"``: IGOS++'s path-averaged noisy score plus regularisers.
         step_max: upper bound ``a_u`` of the backtracking (the first trial step). The original
-            code used 200 and IGOS++ 1000; we default to 1000 because on the embedded photos
-            the first trial was accepted in a sizeable share of the 28 x 28 iterations at 200
-            (so the bound, not the Armijo test, set the step), while at 1000 it rarely is, and
-            a larger bound costs only one extra trial per factor ``1 / decay``.
+            code used 200 and IGOS++ 1000; we use 1000. In the sweep on the embedded photos
+            (``benchmarks/results/igos_lambda_sweep.md``) 22% of the accepted steps at 224 x 224
+            were >= 200, so ``a_u = 200`` would have capped them, while 1000 was itself accepted
+            in 3% of the iterations at 224 and never at 28. Each extra factor ``1 / decay`` costs
+            one line-search forward pass per image per iteration (about 2% of an iteration).
         step_min, decay, armijo_c: lower bound ``a_l``, shrink factor ``eta`` and Armijo constant
             ``beta`` of Algorithm 1 (paper: 1e-5, 0.2, 1e-4).
         adapt_lambda1: the original code's heuristic, not in the paper: after iteration
             ``int(n_iter / 2)``, an image whose target probability moved by <= 0.001 since the
             start gets ``lambda1 / 10``; after ``int(n_iter / 1.25)``, by <= 0.01, ``lambda1 / 5``.
-        step_size: the step of ``step="fixed"`` (default 25: the median accepted Armijo step
-            on the embedded photos at 28 x 28).
+        step_size: the step of ``step="fixed"`` (default 40: the median accepted Armijo step at
+            224 x 224 in the sweep; at 28 x 28 the accepted steps were mostly 1.6 to 8).
         baseline: ``None`` for the paper's blur (kernel 51, sigma 50), or anything
             :func:`igos.make_baseline` accepts.
         batch_size: model inputs (path points or line-search trials) per forward pass;
