@@ -9,10 +9,10 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup test test-unit test-browser book book-fast golden clean bench
+.PHONY: help setup test test-notebooks test-unit test-browser book book-fast golden clean bench
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
-	@echo "make test   - set up .venv and run the whole test suite (unit tests + chapters in fast mode)"
+	@echo "make test   - set up .venv and run the whole test suite (unit tests, chapters in fast mode, the book in a browser)"
 	@echo "make golden - re-execute the chapters in fast mode into tests/notebooks/ (after editing a chapter)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 
@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Unit tests + every chapter in fast mode (nbval re-executes tests/notebooks and compares).
-test: $(STAMP)
+# Unit tests + every chapter in fast mode (nbval re-executes tests/notebooks and compares),
+# then the fast-mode book loaded page by page in headless Chromium.
+test: test-notebooks test-browser
+
+test-notebooks: $(STAMP)
 	IGOS_FAST=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests --ignore=tests/browser
 
 # The fast-mode HTML book loaded page by page in headless Chromium (needs Debian's

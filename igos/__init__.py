@@ -17,6 +17,8 @@ from .layers import capture, get_layer, preserved
 from .metrics import deletion, deletion_curve, insertion, insertion_curve, pointing_game
 from .methods import *  # noqa: F401,F403  (each method is also igos.<name>)
 from .methods import METHODS
+from .methods.integrated_gradients import completeness_gap
+from .methods.rsi_grad_cam import layer_completeness_gap
 from .models import MODELS, ImageClassifier, imagenet_classes, load_model, wrap
 from .plotting import upsample
 from .targets import as_target, predict
@@ -31,7 +33,7 @@ def explain(model, images, target=None, method: str = "gradient", **options):
     return METHODS[method](model, images, target, **options)
 
 
-__all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "data", "device_name",
-           "deletion", "deletion_curve", "explain", "get_layer", "imagenet_classes", "insertion", "insertion_curve",
+__all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "completeness_gap", "data", "device_name",
+           "deletion", "deletion_curve", "explain", "get_layer", "imagenet_classes", "insertion", "insertion_curve", "layer_completeness_gap",
            "load_images", "load_model", "make_baseline", "metrics", "plotting", "pointing_game",
            "predict", "preserved", "resolve_device", "upsample", "wrap"]

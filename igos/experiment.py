@@ -48,7 +48,7 @@ avoids NCCL's device binding and watchdog for processes that wait a long time fo
 slower rank. With several nodes, the results path must be on a shared file system. A
 one-process run appends to ``<results>`` directly and rewrites it sorted at the end.
 
-Explained in ``book/41_method_comparison.ipynb``.
+Explained in ``book/40_running_the_experiments.ipynb``.
 """
 from __future__ import annotations
 

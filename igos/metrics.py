@@ -43,7 +43,7 @@ box. The aggregate is the mean over classes of the per-class accuracy.
 The objective of a mask (the I-GOS / Mask loss, for the convergence table) is
 :func:`igos.perturbation.objective`, re-exported here as :func:`objective`.
 
-Explained in ``book/40_deletion_insertion.ipynb``.
+Used in ``book/40_running_the_experiments.ipynb`` and ``book/41_tables_1_2.ipynb``.
 """
 from __future__ import annotations
 

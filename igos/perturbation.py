@@ -22,7 +22,7 @@ on the four corner pixels of the image and a constant mask stays constant. We ke
 masks, their deletion/insertion scores and the lambdas mean the same as in the papers. With
 ``r == H`` it is the identity either way.
 
-Explained in ``book/32_i_gos.ipynb``.
+Explained in ``book/30_quadratic_scaling.ipynb`` and ``book/31_revised_armijo.ipynb``.
 """
 from __future__ import annotations
 

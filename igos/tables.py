@@ -17,7 +17,7 @@ without scipy. ``ci="bootstrap"`` gives the percentile bootstrap of the mean wit
 than two values has no interval (NaN). An interval is clipped to the range the quantity can
 take (an AUC to [0, 1], a pointing accuracy to [0, 100] %, a time to [0, inf)).
 
-Explained in ``book/41_method_comparison.ipynb``.
+Explained in ``book/40_running_the_experiments.ipynb``.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ def toc_chapters() -> list[Path]:
                 walk(item)
 
     walk(toc)
+    files.insert(0, toc["root"])
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
@@ -77,3 +78,13 @@ def test_chapter_is_committed_without_outputs(chapter):
     assert any("parameters" in t for t in tags), f"{chapter.name} has no cell tagged 'parameters'"
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.outputs and not checked(c)]
     assert not dirty, f"{chapter.name}: cells {dirty} carry outputs; strip them"
+
+
+def test_chapters_named_in_the_package_exist():
+    """Docstrings that send the reader to a chapter name one that exists."""
+    import re
+
+    named = {m for p in (ROOT / "igos").rglob("*.py") for m in re.findall(r"book/\d\d_[a-z0-9_]+\.ipynb", p.read_text())}
+    assert named, "no chapter references found: the pattern is wrong"
+    missing = sorted(n for n in named if not (ROOT / n).exists())
+    assert not missing, f"docstrings name chapters that do not exist: {missing}"

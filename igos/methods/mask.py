@@ -18,7 +18,7 @@ for all methods ("the same pre-/post-processing"), not the reference code's 11-p
 Adam acts element by element, so the ``N`` masks of a batch are optimised exactly as if
 each image ran alone; the noise of iteration ``k`` depends only on ``seed`` and ``k``.
 
-Explained in ``book/30_meaningful_perturbation.ipynb``.
+Compared with I-GOS in ``book/44_table_5_objective.ipynb``.
 """
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def wait_for(driver, script: str, timeout: float = 20.0):
 
 
 def test_there_are_pages():
-    assert len(pages()) >= 2, f"expected the intro and at least one chapter in {HTML}"
+    assert len(pages()) >= 2, f"expected the landing page and at least one chapter in {HTML}"
 
 
 @pytest.mark.parametrize("page", pages())
