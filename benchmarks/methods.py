@@ -138,8 +138,8 @@ def main() -> None:
         f"Device {igos.device_name(device)} ({platform.machine()}, {os.cpu_count()} cores), torch {torch.__version__}, "
         f"captum {_version('captum')}, grad-cam {_version('grad-cam')}, {torch.get_num_threads()} torch thread(s).",
         "One timed run each after a warm-up. Times are CPU seconds of the process (wall seconds in brackets);",
-        f"other jobs shared the CPU (1-minute load average {LOAD[0]:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end), so wall times are inflated and noisy.",
+        f"1-minute load average {LOAD[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (this run's own "
+        "threads count; well above the thread count means other jobs shared the CPU and inflated the wall times).",
         "",
         f"IG completeness gap (logit, {steps} midpoint steps, black baseline, batch size {sizes[-1]}): "
         "|sum(attr) - (F(x) - F(x'))| / |F(x) - F(x')| per photo = "
