@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-steps", type=int, default=50, help="IG and RSI-Grad-CAM steps")
     parser.add_argument("--n-masks", type=int, default=500, help="RISE masks (timed alone)")
-    parser.add_argument("--batch-sizes", default="25,50,100", help="internal batch sizes tried by both IG runs")
+    parser.add_argument("--batch-sizes", default="10,25,50", help="internal batch sizes tried by every IG run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
@@ -75,29 +75,36 @@ def main() -> None:
     igos.integrated_gradients(model, images[:1], target[:1], n_steps=2)
     igos.grad_cam(model, images[:1], target[:1])
 
-    # --- Integrated Gradients: same nodes (midpoint), black baseline, same chunk sizes, interleaved
+    # --- Integrated Gradients: same nodes (midpoint), black baseline, same chunk sizes. For each batch
+    # size the three runs are interleaved and each is timed twice, keeping the faster: the first call
+    # at a new batch shape pays oneDNN's kernel set-up, which would otherwise favour whoever runs later.
     ig = IntegratedGradients(model)
     zeros = torch.zeros_like(images)
-    ours_ig, peer_ig = {}, {}
+    last = images.contiguous(memory_format=torch.channels_last)   # captum keeps its inputs' layout
+
+    def best_of_two(fn):
+        (t1, out), (t2, _) = timed(fn), timed(fn)
+        return min(t1, t2, key=lambda t: t[0]), out
+
+    ours_ig, peer_ig, last_ig = {}, {}, {}
     for bs in sizes:
-        peer_ig[bs], ref = timed(lambda: ig.attribute(images, baselines=zeros, target=target, n_steps=steps,
-                                                      method="riemann_middle", internal_batch_size=bs))
-        ours_ig[bs], attr = timed(lambda: igos.integrated_gradients(model, images, target, n_steps=steps,
-                                                                    batch_size=bs, per_channel=True))
-        print(f"IG batch {bs}: igos {ours_ig[bs][0]:.1f} s CPU, captum {peer_ig[bs][0]:.1f} s CPU, "
-              f"max rel diff {rel_diff(attr, ref):.1e}", flush=True)
+        peer_ig[bs], ref = best_of_two(lambda: ig.attribute(images, baselines=zeros, target=target, n_steps=steps,
+                                                             method="riemann_middle", internal_batch_size=bs))
+        ours_ig[bs], attr = best_of_two(lambda: igos.integrated_gradients(model, images, target, n_steps=steps,
+                                                                           batch_size=bs, per_channel=True))
+        last_ig[bs], _ = best_of_two(lambda: ig.attribute(last, baselines=torch.zeros_like(last), target=target,
+                                                          n_steps=steps, method="riemann_middle", internal_batch_size=bs))
+        print(f"IG batch {bs}: igos {ours_ig[bs][0]:.1f} s CPU, captum {peer_ig[bs][0]:.1f}, captum channels-last "
+              f"{last_ig[bs][0]:.1f}; max rel diff {rel_diff(attr, ref):.1e}", flush=True)
     best_ours = min(ours_ig, key=lambda k: ours_ig[k][0])
     best_peer = min(peer_ig, key=lambda k: peer_ig[k][0])
-    every = ", ".join(f"{bs}: {ours_ig[bs][0]:.1f} / {peer_ig[bs][0]:.1f}" for bs in sizes)
+    best_last = min(last_ig, key=lambda k: last_ig[k][0])
+    every = ", ".join(f"{bs}: {ours_ig[bs][0]:.1f} / {peer_ig[bs][0]:.1f} / {last_ig[bs][0]:.1f}" for bs in sizes)
     rows.append((f"integrated_gradients ({steps} midpoint steps)", f"batch_size={best_ours}", ours_ig[best_ours],
                  f"captum IntegratedGradients, internal_batch_size={best_peer}", peer_ig[best_peer],
-                 f"CPU s igos / captum per batch size: {every}"))
-    # captum keeps the layout of its inputs: given channels-last images it gets igos's layout
-    last = images.contiguous(memory_format=torch.channels_last)
-    t_last, _ = timed(lambda: ig.attribute(last, baselines=torch.zeros_like(last), target=target, n_steps=steps,
-                                           method="riemann_middle", internal_batch_size=best_peer))
+                 f"CPU s igos / captum / captum channels-last per batch size: {every}; best of 2 runs each"))
     rows.append(("integrated_gradients (same)", f"batch_size={best_ours}", ours_ig[best_ours],
-                 f"captum, internal_batch_size={best_peer}, channels-last images", t_last,
+                 f"captum, internal_batch_size={best_last}, channels-last images", last_ig[best_last],
                  "igos lays interpolated images out channels-last on the CPU by itself"))
     gap = completeness_gap(model, images, attr, target)
     with torch.no_grad():
@@ -137,7 +144,7 @@ def main() -> None:
         f"`{layer}`.",
         f"Device {igos.device_name(device)} ({platform.machine()}, {os.cpu_count()} cores), torch {torch.__version__}, "
         f"captum {_version('captum')}, grad-cam {_version('grad-cam')}, {torch.get_num_threads()} torch thread(s).",
-        "One timed run each after a warm-up. Times are CPU seconds of the process (wall seconds in brackets);",
+        "IG: the faster of two timed runs per setting; the others: one timed run after a warm-up. Times are CPU seconds of the process (wall seconds in brackets);",
         f"1-minute load average {LOAD[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (this run's own "
         "threads count; well above the thread count means other jobs shared the CPU and inflated the wall times).",
         "",
