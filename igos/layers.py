@@ -70,14 +70,27 @@ def capture(model: nn.Module, layer: Layer = None) -> Iterator[Capture]:
         ...     logits = model(images)
         >>> store.activation.shape                         # doctest: +SKIP
     """
+    with record(model, layer, leaf=False) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def record(model: nn.Module, layer: Layer = None, *, leaf: bool) -> Iterator[Capture]:
+    """The forward hook behind :func:`capture` (``leaf=False``) and ``layer_leaf`` (``leaf=True``).
+
+    Records the output of ``layer`` at every forward pass and hands a clone of it to the rest
+    of the network. With ``leaf=True`` the recorded tensor is a detached copy that requires
+    grad, so the autograd graph starts at the layer. The hook is removed on exit, also on error.
+    """
     module = get_layer(model, layer)
     store = Capture()
 
     def hook(_module, _inputs, output):
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"layer output is a {type(output).__name__}, not a tensor: choose another layer")
-        store.activations.append(output)
-        return output.clone()
+        recorded = output.detach().requires_grad_(True) if leaf else output
+        store.activations.append(recorded)
+        return recorded.clone()
 
     handle = module.register_forward_hook(hook)
     try:

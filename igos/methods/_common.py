@@ -9,7 +9,7 @@ from torch import nn
 
 from ..batching import chunks
 from ..checks import check_images
-from ..layers import Capture, get_layer
+from ..layers import Capture, record
 from ..scores import check_score, select_score
 from ..targets import as_target, num_classes_of
 
@@ -49,21 +49,8 @@ def layer_leaf(model: nn.Module, layer) -> Iterator[Capture]:
     below the layer is recorded for the backward pass, which saves time and memory when
     only ``d score / d activation`` is wanted. The hook is removed on exit, also on error.
     """
-    module = get_layer(model, layer)
-    store = Capture()
-
-    def hook(_module, _inputs, output):
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(f"layer output is a {type(output).__name__}, not a tensor: choose another layer")
-        leaf = output.detach().requires_grad_(True)
-        store.activations.append(leaf)
-        return leaf.clone()
-
-    handle = module.register_forward_hook(hook)
-    try:
+    with record(model, layer, leaf=True) as store:
         yield store
-    finally:
-        handle.remove()
 
 
 def layer_gradients(model: nn.Module, images: torch.Tensor, target: torch.Tensor, layer, *, score: str = "logit",
