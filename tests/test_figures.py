@@ -20,18 +20,7 @@ import torch  # noqa: E402
 import igos  # noqa: E402
 import igos.figures as fig_  # noqa: E402
 from igos import metrics  # noqa: E402
-
-
-class MeanModel(torch.nn.Module):
-    """Two classes; softmax gives exactly ``p = mean(x)`` for class 0."""
-
-    def forward(self, x):
-        p = x.mean(dim=(1, 2, 3)).clamp(1e-30, 1 - 1e-12)
-        return torch.stack([p.log(), torch.log1p(-p)], dim=1)
-
-
-def _gen(seed=0):
-    return torch.Generator().manual_seed(seed)
+from toymodels import MeanModel, _gen  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- perturbed_at
