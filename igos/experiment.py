@@ -477,14 +477,20 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
     recorder = _Recorder() if _accepts(fn, "callback") else None
     if recorder is not None:
         kwargs["callback"] = recorder
+    optimises = _accepts(fn, "return_history")        # mask optimisation (I-GOS, Mask): record its effect
+    if optimises:
+        kwargs["return_history"] = True
     device = image.device
     _sync(device)
     t0 = time.perf_counter()
     saliency = fn(model, image, target, **kwargs)
     _sync(device)
     seconds = time.perf_counter() - t0
+    history = None
+    if optimises:
+        saliency, history = saliency
     m = config["metrics"]
-    opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"])
+    opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"], seed=config["seed"])
     t0 = time.perf_counter()
     dele = M.deletion_curve(model, image, saliency, target, **opts)
     ins = M.insertion_curve(model, image, saliency, target, **opts)
@@ -498,7 +504,19 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
         "metric_seconds": time.perf_counter() - t0,
         "iterations": recorder.calls if recorder is not None and recorder.calls else None,
         "loss": _finite(recorder.loss) if recorder is not None else None,
+        "p_image": _finite(dele.probs[0, 0].item()),       # the deletion curve starts at the image
+        "tied_share": _finite(M.tied_share(saliency.detach().float().cpu())[0].item()),
     }
+    if history is not None:
+        # the effect of the optimisation, not only its map: probabilities and objective before and after
+        row.update({
+            "p_masked": _finite(history["prob"][-1, 0].item()),
+            "objective_start": _finite(history["objective"][0, 0].item()),
+            "objective_end": _finite(history["objective"][-1, 0].item()),
+            "mean_saliency": _finite(saliency.float().mean().item()),     # mean(1 - M)
+            "iterations": int(history["iterations"][0]),
+        })
+        row["stalled"] = M.stalled(row["p_image"], row["p_masked"])
     if m["pointing_game"] and box is not None and torch.isfinite(box).all():
         row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), box[None], image_size=tuple(image.shape[-2:]),
                                                    tolerance=m["tolerance"])[0])

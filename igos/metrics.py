@@ -4,8 +4,12 @@ Deletion and insertion (Petsiuk, Das, Saenko, "RISE", BMVC 2018, arXiv:1806.0742
 form the I-GOS paper uses them (Qi, Khorram, Li, AAAI 2020, arXiv:1905.00954, Sec. 5):
 
 1. The cells of the saliency map are ranked **at the map's native resolution** ``h x w``,
-   most salient first. Ties are broken by a stable sort, so the cell with the smaller
-   row-major index comes first. The ranking is the same on every device.
+   most salient first. **Ties** (cells of equal value) are put in a seeded random order
+   (``seed``, default 0): the cells are shuffled by a permutation drawn from a local generator
+   seeded with ``seed`` (the same for every map), then sorted stably, so the ranking is the same on every
+   device and every rerun, and a map with many ties (a mask that did not move, a coarse
+   Grad-CAM) is not credited with the row-major order of its cells. :func:`tied_share`
+   reports the share of cells that tie; the tables print it.
 2. Step ``j = 0 .. S`` (``S = min(n_steps, h*w)``) affects the first ``c_j = floor(j h w / S)``
    cells, so the curve contains both end points (``c_0 = 0``, ``c_S = h w``) and each step
    covers at least one cell.
@@ -83,17 +87,67 @@ def auc(fractions: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(probs, fractions.to(probs.dtype), dim=-1)
 
 
-def cell_ranks(saliency: torch.Tensor) -> torch.Tensor:
+def tie_order(n: int, n_cells: int, seed: int | None, device=None) -> torch.Tensor:
+    """The order in which tied cells are ranked: ``LongTensor[n, n_cells]``, one permutation for all maps.
+
+    ``randperm(n_cells)`` from a CPU generator seeded with ``seed``, the same for every map,
+    so a map's ranking depends neither on the batch it is evaluated in nor on the device.
+    ``seed=None`` gives the identity (row-major order, the behaviour of a plain stable sort).
+    """
+    if seed is None:
+        return torch.arange(n_cells, device=device).expand(n, n_cells)
+    perm = torch.randperm(n_cells, generator=torch.Generator().manual_seed(int(seed)))
+    return perm.to(device).expand(n, n_cells)
+
+
+def cell_ranks(saliency: torch.Tensor, seed: int | None = 0) -> torch.Tensor:
     """Rank of every cell of ``saliency`` ``[N, h, w]`` -> ``LongTensor[N, h*w]``.
 
-    Rank 0 is the most salient cell. Ties go to the smaller row-major index: the sort is
-    stable, so equal values keep their index order.
+    Rank 0 is the most salient cell. Cells of equal value are ranked in the seeded random
+    order of :func:`tie_order` (``seed=None``: smaller row-major index first).
     """
     flat = saliency.reshape(saliency.shape[0], -1)
-    order = torch.sort(flat, dim=1, descending=True, stable=True).indices
+    perm = tie_order(flat.shape[0], flat.shape[1], seed, flat.device)
+    shuffled = torch.sort(flat.gather(1, perm), dim=1, descending=True, stable=True).indices
+    order = perm.gather(1, shuffled)
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
     return ranks
+
+
+def tied_share(saliency: torch.Tensor) -> torch.Tensor:
+    """Share of the cells of each map ``[N, h, w]`` whose value equals another cell's value -> ``[N]``.
+
+    0 for a map of distinct values, 1 for a constant map. A mask that did not move from
+    ``M = 1`` has a large tied share (float32 rounding gives only a few distinct values);
+    deletion and insertion then rank those cells by the seeded tie order of :func:`cell_ranks`.
+    """
+    flat = saliency.reshape(saliency.shape[0], -1)
+    values = torch.sort(flat, dim=1).values
+    same = values[:, 1:] == values[:, :-1]
+    tied = torch.zeros_like(values, dtype=torch.bool)
+    tied[:, 1:] |= same
+    tied[:, :-1] |= same
+    return tied.float().mean(1)
+
+
+#: A mask optimisation has *stalled* when the target's probability on the final masked image is
+#: still above this share of its probability on the image (it fell by less than 10 %).
+STALL_RATIO = 0.9
+
+
+def stalled(p_image, p_masked):
+    """Whether a mask optimisation stalled: ``p_masked > STALL_RATIO * p_image`` (elementwise).
+
+    ``p_image`` is the target's probability on the image and ``p_masked`` on the image
+    perturbed by the final mask. A mask that did not move keeps ``p_masked ~ p_image``;
+    tables flag such rows and count them. Floats give a bool, tensors a bool tensor.
+    """
+    if isinstance(p_image, torch.Tensor) or isinstance(p_masked, torch.Tensor):
+        return torch.as_tensor(p_masked) > STALL_RATIO * torch.as_tensor(p_image)
+    if p_image is None or p_masked is None:
+        return None
+    return bool(p_masked > STALL_RATIO * p_image)
 
 
 def step_counts(n_cells: int, n_steps: int) -> torch.Tensor:
@@ -103,7 +157,7 @@ def step_counts(n_cells: int, n_steps: int) -> torch.Tensor:
 
 
 def _curves(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target, *, insertion: bool,
-            baseline, n_steps: int, batch_size: int | None) -> Curve:
+            baseline, n_steps: int, batch_size: int | None, seed: int | None) -> Curve:
     check_images(images)
     saliency = check_saliency(saliency, images).to(images.device)
     check_positive_int(n_steps, "n_steps")
@@ -112,7 +166,7 @@ def _curves(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, targ
     base = make_baseline(baseline, images)
     n, (h, w), size = images.shape[0], saliency.shape[-2:], images.shape[-2:]
 
-    ranks = cell_ranks(saliency.float() if saliency.dtype != torch.float64 else saliency)
+    ranks = cell_ranks(saliency.float() if saliency.dtype != torch.float64 else saliency, seed)
     counts = step_counts(h * w, n_steps).to(images.device)
     n_points = counts.numel()
     dtype = torch.float64 if images.dtype == torch.float64 else torch.float32
@@ -130,7 +184,7 @@ def _curves(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, targ
 
 
 def deletion_curve(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, *,
-                   baseline="blur", n_steps: int = 100, batch_size: int | None = None) -> Curve:
+                   baseline="blur", n_steps: int = 100, batch_size: int | None = None, seed: int | None = 0) -> Curve:
     """Probability of the target as the most salient cells are replaced by the baseline.
 
     Args:
@@ -146,6 +200,8 @@ def deletion_curve(model: nn.Module, images: torch.Tensor, saliency: torch.Tenso
             least one cell.
         batch_size: perturbed images per forward pass. ``None`` means
             :data:`DEFAULT_BATCH_SIZE`. The result does not depend on it.
+        seed: seed of the order in which tied cells are ranked (:func:`cell_ranks`);
+            ``None`` ranks ties by row-major index.
 
     Returns:
         :class:`Curve` ``(fractions [S+1], probs [N, S+1])``. ``fractions[0] == 0`` is
@@ -158,22 +214,22 @@ def deletion_curve(model: nn.Module, images: torch.Tensor, saliency: torch.Tenso
         torch.Size([2, 17])
     """
     return _curves(model, images, saliency, target, insertion=False, baseline=baseline, n_steps=n_steps,
-                   batch_size=batch_size)
+                   batch_size=batch_size, seed=seed)
 
 
 def insertion_curve(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, *,
-                    baseline="blur", n_steps: int = 100, batch_size: int | None = None) -> Curve:
+                    baseline="blur", n_steps: int = 100, batch_size: int | None = None, seed: int | None = 0) -> Curve:
     """Probability of the target as the most salient cells are revealed on the baseline.
 
     Same arguments as :func:`deletion_curve`. ``fractions[0] == 0`` is the baseline and
     ``fractions[-1] == 1`` the image.
     """
     return _curves(model, images, saliency, target, insertion=True, baseline=baseline, n_steps=n_steps,
-                   batch_size=batch_size)
+                   batch_size=batch_size, seed=seed)
 
 
 def deletion(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, *,
-             baseline="blur", n_steps: int = 100, batch_size: int | None = None) -> torch.Tensor:
+             baseline="blur", n_steps: int = 100, batch_size: int | None = None, seed: int | None = 0) -> torch.Tensor:
     """Deletion AUC per image, ``[N]`` in [0, 1], lower is better.
 
     The trapezoid area under :func:`deletion_curve` (both end points included) over the
@@ -182,18 +238,18 @@ def deletion(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, tar
     Reference: Petsiuk et al., RISE, BMVC 2018; Qi et al., I-GOS, AAAI 2020.
     """
     return auc(*deletion_curve(model, images, saliency, target, baseline=baseline, n_steps=n_steps,
-                               batch_size=batch_size))
+                               batch_size=batch_size, seed=seed))
 
 
 def insertion(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, *,
-              baseline="blur", n_steps: int = 100, batch_size: int | None = None) -> torch.Tensor:
+              baseline="blur", n_steps: int = 100, batch_size: int | None = None, seed: int | None = 0) -> torch.Tensor:
     """Insertion AUC per image, ``[N]`` in [0, 1], higher is better.
 
     The trapezoid area under :func:`insertion_curve` (both end points included) over the
     fraction of cells inserted. Arguments as in :func:`deletion_curve`.
     """
     return auc(*insertion_curve(model, images, saliency, target, baseline=baseline, n_steps=n_steps,
-                                batch_size=batch_size))
+                                batch_size=batch_size, seed=seed))
 
 
 class Perturbed(NamedTuple):
@@ -211,7 +267,7 @@ class Perturbed(NamedTuple):
 
 
 def perturbed_at(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, fraction: float, target=None, *,
-                 insertion: bool = False, baseline="blur") -> Perturbed:
+                 insertion: bool = False, baseline="blur", seed: int | None = 0) -> Perturbed:
     """The deletion (or insertion) image after a share ``fraction`` of the cells, and its probability.
 
     The image is composited exactly as a point of :func:`deletion_curve` /
@@ -223,7 +279,7 @@ def perturbed_at(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor,
     images at chosen "deletion / insertion ratios".
 
     Args:
-        model, images, saliency, target, baseline: as in :func:`deletion_curve`.
+        model, images, saliency, target, baseline, seed: as in :func:`deletion_curve`.
         fraction: share of the cells to delete / insert, in [0, 1].
         insertion: ``False`` for the deletion image, ``True`` for the insertion image.
 
@@ -238,7 +294,7 @@ def perturbed_at(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor,
     target = as_target(target, images, model, num_classes_of(model, images))
     (h, w), size = saliency.shape[-2:], images.shape[-2:]
     count = min(h * w, int(fraction * h * w + 1e-9))      # the epsilon makes j / S give floor(j h w / S)
-    ranks = cell_ranks(saliency.float() if saliency.dtype != torch.float64 else saliency)
+    ranks = cell_ranks(saliency.float() if saliency.dtype != torch.float64 else saliency, seed)
     hit = ranks < count
     keep = (hit if insertion else ~hit).to(images.dtype).view(-1, 1, h, w)
     with torch.no_grad():
@@ -375,6 +431,6 @@ def pointing_accuracy(hits: torch.Tensor | Sequence[bool], labels: torch.Tensor 
                          hits=int(h.sum()), total=h.numel())
 
 
-__all__ = ["Curve", "DEFAULT_BATCH_SIZE", "Perturbed", "PointingScore", "auc", "cell_ranks", "deletion", "deletion_curve",
+__all__ = ["Curve", "DEFAULT_BATCH_SIZE", "Perturbed", "PointingScore", "auc", "cell_ranks", "tie_order", "tied_share", "deletion", "deletion_curve",
            "insertion", "insertion_curve", "objective", "perturbed_at", "pointing_accuracy", "pointing_game",
-           "step_counts"]
+           "STALL_RATIO", "stalled", "step_counts"]

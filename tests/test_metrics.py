@@ -76,13 +76,37 @@ def test_low_resolution_mask_is_upsampled_with_align_corners_true():
     assert not np.allclose(probs[0].numpy(), other, atol=1e-3)
 
 
-def test_ties_are_broken_by_row_major_index():
+def test_ties_row_major_without_seed_and_seeded_random_with_one():
     x = torch.rand(1, 3, 6, 6, generator=_gen(4), dtype=torch.float64)
     v = x.mean(1)[0].flatten().numpy()
-    _, probs = igos.deletion_curve(MeanModel(), x, torch.zeros(1, 6, 6, dtype=torch.float64), target=0,
-                                   baseline="black", n_steps=36)
+    flat = torch.zeros(1, 6, 6, dtype=torch.float64)                # every cell ties
+    kw = dict(target=0, baseline="black", n_steps=36)
+    _, probs = igos.deletion_curve(MeanModel(), x, flat, seed=None, **kw)
     expected = [(v.sum() - v[:c].sum()) / 36 for c in range(37)]  # cell 0 first, then 1, ...
     assert np.allclose(probs[0].numpy(), expected, atol=1e-12)
+    # seeded: the cells go in the order of a permutation drawn from a generator seeded with seed
+    order = torch.randperm(36, generator=torch.Generator().manual_seed(5)).numpy()
+    _, seeded = igos.deletion_curve(MeanModel(), x, flat, seed=5, **kw)
+    expected = [(v.sum() - v[order[:c]].sum()) / 36 for c in range(37)]
+    assert np.allclose(seeded[0].numpy(), expected, atol=1e-12)
+    assert torch.equal(seeded, igos.deletion_curve(MeanModel(), x, flat, seed=5, **kw).probs)   # reproducible
+    assert not torch.allclose(seeded, igos.deletion_curve(MeanModel(), x, flat, seed=6, **kw).probs)
+    # distinct values are never reordered by the tie rule; ties only among themselves
+    sal = torch.tensor([[3.0, 1.0, 1.0], [1.0, 2.0, 0.0], [1.0, 0.5, 0.5]])[None]
+    for seed in range(5):
+        r = metrics.cell_ranks(sal, seed)[0].tolist()
+        assert r[0] == 0 and r[4] == 1 and r[5] == 8
+        assert sorted(r[i] for i in (1, 2, 3, 6)) == [2, 3, 4, 5] and sorted(r[i] for i in (7, 8)) == [6, 7]
+
+
+def test_tied_share():
+    sal = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[1.0, 1.0], [3.0, 4.0]], [[5.0, 5.0], [5.0, 5.0]]])
+    assert metrics.tied_share(sal).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_stalled():
+    assert metrics.stalled(0.9, 0.85) and not metrics.stalled(0.9, 0.5)
+    assert metrics.stalled(torch.tensor([0.9, 0.9]), torch.tensor([0.89, 0.1])).tolist() == [True, False]
 
 
 def _authors_deletion_score(curve_after_each_step, n_cells):
@@ -132,13 +156,15 @@ def test_curve_end_points_are_the_image_and_the_baseline(tiny_model, tiny_images
 
 # ----------------------------------------------------------------------------- batched vs reference
 def reference_curve(model, images, saliency, target, *, insertion, baseline, n_steps):
-    """One image, one step, one forward pass at a time; ranking by numpy's stable argsort."""
+    """One image, one step, one forward pass at a time; ranking by numpy's stable argsort after the tie shuffle."""
     n, (h, w) = images.shape[0], saliency.shape[-2:]
     s = min(n_steps, h * w)
     base = igos.make_baseline(baseline, images)
     out = torch.zeros(n, s + 1)
     for i in range(n):
-        order = np.argsort(-saliency[i].flatten().cpu().numpy(), kind="stable")
+        # ties in the seeded order: shuffle by the permutation of seed 0, then a stable sort
+        perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(0)).numpy()
+        order = perm[np.argsort(-saliency[i].flatten().cpu().numpy()[perm], kind="stable")]
         for j in range(s + 1):
             chosen = np.zeros(h * w, dtype=bool)
             chosen[order[: j * h * w // s]] = True

@@ -62,19 +62,19 @@ import torch
 from torch import nn
 
 from ..baselines import make_baseline
-from ..batching import chunks
+from ..batching import auto_batch_size, chunks
 from ..checks import check_positive_int
 from ..layers import preserved
 from ..perturbation import pixel_noise_scale, regularizer, up
 from ..scores import select_score
 from ._common import prepare
 
-#: (lambda1, lambda2) per mask resolution. (1, 20) at 28 and 14 are the paper's / code's
-#: values; 224, 112 and 7 come from the sweep on the embedded photos described in
-#: :func:`i_gos` (``benchmarks/igos_lambda_sweep.py``, results in
-#: ``benchmarks/results/igos_lambda_sweep.md``). Other resolutions use the entry of the
-#: nearest listed resolution (in log scale).
-DEFAULT_LAMBDAS: dict[int, tuple[float, float]] = {
+#: (lambda1, lambda2) per mask resolution of the paper preset: (1, 20) at 28 and 14 are the
+#: paper's / code's values; the sources give none at 224, 112 and 7, where the values come from
+#: an earlier sweep of these settings on the embedded photos
+#: (``benchmarks/results/igos_lambda_sweep.md``): lambda2 grows like ``r`` because the TV mean of
+#: a mask with a hole scales like ``1 / r``. On EfficientNet-Lite0 these settings stall.
+PAPER_LAMBDAS: dict[int, tuple[float, float]] = {
     7: (1.0, 1.0),
     14: (1.0, 20.0),
     28: (1.0, 20.0),
@@ -82,22 +82,47 @@ DEFAULT_LAMBDAS: dict[int, tuple[float, float]] = {
     224: (1.0, 160.0),
 }
 
+#: (lambda1, lambda2) per mask resolution of the default preset, chosen by the calibration run
+#: on the embedded photos (``benchmarks/igos_calibration.py``, results in
+#: ``benchmarks/results/igos_calibration.md``). Other resolutions use the entry of the nearest
+#: listed resolution (in log scale).
+DEFAULT_LAMBDAS: dict[int, tuple[float, float]] = {
+    7: (0.1, 0.5),
+    14: (0.1, 1.0),
+    28: (0.1, 2.0),
+    112: (0.1, 8.0),
+    224: (0.1, 16.0),
+}
+
 #: Default upper bound a_u of the backtracking line search (see :func:`i_gos`).
 DEFAULT_STEP_MAX = 1000.0
 #: Default step of ``step="fixed"`` (see :func:`i_gos`).
 DEFAULT_FIXED_STEP = 40.0
+#: The settings of :func:`i_gos`'s two presets (explicit keyword arguments override them).
+#: ``"paper"``: the paper's literal settings; ``"default"``: calibrated for the default model.
+PRESETS: dict[str, dict] = {
+    "paper": dict(lambdas=PAPER_LAMBDAS, n_iter=15, noise=0.2, line_search_loss="paper",
+                  step_max=DEFAULT_STEP_MAX, step_min=1e-5, tol=None),
+    "default": dict(lambdas=DEFAULT_LAMBDAS, n_iter=15, noise=0.09, line_search_loss="paper",
+                    step_max=DEFAULT_STEP_MAX, step_min=1e-5, tol=1e-3),
+}
 #: Below this probability of the target on the unmasked image, I-GOS warns (paper's failure case).
 LOW_PROB = 1e-3
 
-__all__ = ["i_gos", "direction", "default_lambdas", "DEFAULT_LAMBDAS"]
+__all__ = ["i_gos", "direction", "default_lambdas", "DEFAULT_LAMBDAS", "PAPER_LAMBDAS", "PRESETS"]
 
 
-def default_lambdas(resolution: int) -> tuple[float, float]:
-    """Default ``(lambda1, lambda2)`` for a mask of ``resolution x resolution`` cells."""
-    if resolution in DEFAULT_LAMBDAS:
-        return DEFAULT_LAMBDAS[resolution]
-    nearest = min(DEFAULT_LAMBDAS, key=lambda r: abs(math.log(r) - math.log(resolution)))
-    return DEFAULT_LAMBDAS[nearest]
+def _nearest(table: dict, resolution: int):
+    if resolution in table:
+        return table[resolution]
+    return table[min(table, key=lambda r: abs(math.log(r) - math.log(resolution)))]
+
+
+def default_lambdas(resolution: int, preset: str = "default") -> tuple[float, float]:
+    """``(lambda1, lambda2)`` of ``preset`` for a mask of ``resolution x resolution`` cells."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    return _nearest(PRESETS[preset]["lambdas"], resolution)
 
 
 def _autocast(device: torch.device, precision: str):
@@ -161,22 +186,29 @@ class _Problem:
             scores[sl] = _probs(self.model, x, self.target[i], self.precision)
         return scores.view(n, n_steps).mean(1) + self.reg(masks, idx).to(self.dtype)
 
-    def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int):
-        """Total gradient ``TG`` ``[N, r, r]`` of (6) and the path-averaged score ``[N]``."""
+    def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int,
+                  idx: torch.Tensor | None = None):
+        """Total gradient ``TG`` ``[B, r, r]`` of (6) and the path-averaged score ``[B]``.
+
+        ``mask[b]`` belongs to image ``idx[b]`` (``None``: to image ``b``).
+        """
         n, (h, w), dev = mask.shape[0], self.size, mask.device
+        if idx is None:
+            idx = torch.arange(n, device=dev)
         m = mask.detach().requires_grad_(True)
         with torch.enable_grad():
-            u = up(m, self.size)                                   # [N, 1, H, W], in the graph of m
+            u = up(m, self.size)                                   # [B, 1, H, W], in the graph of m
         ud = u.detach()
-        img = torch.arange(n, device=dev).repeat_interleave(n_steps)
+        row = torch.arange(n, device=dev).repeat_interleave(n_steps)
         step = torch.arange(n_steps, device=dev).repeat(n)
         weight = (step + 1).to(mask.dtype) / n_steps               # s / S
         grads = torch.empty(n * n_steps, h, w, device=dev, dtype=mask.dtype)
         scores = torch.empty(n * n_steps, device=dev, dtype=self.dtype)
         for sl in chunks(n * n_steps, self.batch_size):
-            i, s = img[sl], step[sl]
+            b, s = row[sl], step[sl]
+            i = idx[b]
             # the pixel mask at path point s, a leaf: the model is differentiated w.r.t. it only
-            ms = (weight[sl].view(-1, 1, 1, 1) * ud[i]).requires_grad_(True)
+            ms = (weight[sl].view(-1, 1, 1, 1) * ud[b]).requires_grad_(True)
             with torch.enable_grad():
                 x = self.base[i] + ms * self.diff[i]
                 if noise is not None:
@@ -188,7 +220,7 @@ class _Problem:
         # d/dup(M) of 1/S sum_s p(x_blur + (s/S) up(M) (x - x_blur) + n_s) = 1/S sum_s (s/S) dp/dm_s   (4)
         g_up = (grads.view(n, n_steps, h, w) * (weight[:n_steps] / n_steps).view(1, -1, 1, 1)).sum(1, keepdim=True)
         with torch.enable_grad():
-            reg = self.reg(m)
+            reg = self.reg(m, idx)
             outputs, grad_outputs = [u], [g_up]
             if reg.requires_grad:                                  # (5): the regularisers' gradients
                 outputs.append(reg.sum())
@@ -335,13 +367,51 @@ def direction(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, target
     return tg
 
 
-def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, lambda1: float | None = None,
-          lambda2: float | None = None, n_iter: int = 15, n_steps: int = 20, noise: float = 0.2, tv: bool = True,
-          step: str = "armijo", line_search_loss: str = "paper", step_max: float = DEFAULT_STEP_MAX,
-          step_min: float = 1e-5, decay: float = 0.2, armijo_c: float = 1e-4, step_size: float = DEFAULT_FIXED_STEP,
-          adapt_lambda1: bool = False, baseline=None, batch_size: int | None = None, seed: int = 0,
-          precision: str = "fp32", callback: Callable | None = None, return_history: bool = False):
+def _resolve_settings(preset: str, resolution, given: dict) -> dict:
+    """The preset's settings, overridden by the keyword arguments that were given (not ``None``)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    settings = dict(PRESETS[preset])
+    table = settings.pop("lambdas")
+    d1, d2 = _nearest(table, resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
+    settings.update(lambda1=d1, lambda2=d2)
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings
+
+
+def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, preset: str = "default",
+          lambda1: float | None = None, lambda2: float | None = None, n_iter: int | None = None, n_steps: int = 20,
+          noise: float | None = None, tv: bool = True, step: str = "armijo", line_search_loss: str | None = None,
+          step_max: float | None = None, step_min: float | None = None, decay: float = 0.2, armijo_c: float = 1e-4,
+          tol: float | None = None, step_size: float = DEFAULT_FIXED_STEP, adapt_lambda1: bool = False, baseline=None,
+          batch_size: int | None = None, seed: int = 0, precision: str = "fp32", callback: Callable | None = None,
+          return_history: bool = False):
     """I-GOS saliency ``1 - M`` at ``resolution x resolution`` (Qi et al., AAAI 2020).
+
+    Two presets. ``preset="default"`` runs the paper's algorithm with settings calibrated on
+    the embedded photos for the default model, because the paper's literal settings stall
+    there: the mask stays at ``M = 1`` (see ``book/32_why_i_gos_stalls.ipynb``).
+    ``preset="paper"`` is the paper's literal settings. Any keyword argument given explicitly
+    overrides the preset. The settings of the two presets (:data:`PRESETS`):
+
+    ============================  ==================================  =============================
+    setting                       ``"default"`` (calibrated)          ``"paper"``
+    ============================  ==================================  =============================
+    ``lambda1, lambda2``          :data:`DEFAULT_LAMBDAS`              :data:`PAPER_LAMBDAS` ((1, 20)
+                                  (about 10x smaller)                  at 28 and 14)
+    ``noise`` (normalised space)  0.09 (0.045 in pixels for Lite0:     0.2
+                                  the paper's pixel noise with VGG)
+    ``n_iter``, ``tol``           15, stop at ``tol = 1e-3``           15, no early stop
+    line search                   ``"paper"`` (endpoint ``F``),       the same
+                                  ``a_u = 1000``, ``a_l = 1e-5``
+    ============================  ==================================  =============================
+
+    Deviations of ``"default"`` from the paper, each chosen by the calibration run
+    ``benchmarks/igos_calibration.py`` (results in ``benchmarks/results/igos_calibration.md``)
+    on the 7 embedded photos and verified on the 20 ImageNet samples of
+    ``load_images("imagenet-samples")``: smaller lambdas, the paper's *pixel-space* noise
+    rather than its normalised-space number, and the stop when the objective no longer falls
+    ("at most 15 iterations, usually fewer" in the paper, with no rule given).
 
     Args:
         model: classifier on images in [0, 1] (see :func:`igos.load_model`).
@@ -349,53 +419,50 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
             own step sizes.
         target: ``None`` (top-1), an int, or ``N`` ints.
         resolution: side ``r`` of the mask, ``1 <= r <= min(H, W)`` (paper: 224, 112, 28, 14, 7).
-        lambda1, lambda2: weights of ``mean|1 - M|`` and ``TV(M)``; ``None`` takes the
-            per-resolution default of :data:`DEFAULT_LAMBDAS`: (1, 20) at 28 and 14 are the
-            authors' values; at 224, 112 and 7 the sources give none, so we ran I-GOS at paper
-            settings on the 7 embedded photos (EfficientNet-Lite0) for three settings each and
-            kept the best mean insertion - deletion (``benchmarks/igos_lambda_sweep.py``,
-            ``benchmarks/results/igos_lambda_sweep.md``): 224: (1, 20) 0.312, (1, 80) 0.361,
-            **(1, 160) 0.367**; 112: **(1, 20) 0.298**, (3, 60) 0.277, (1, 80) 0.292;
-            7: (1, 20) 0.175, (1, 5) 0.200, **(1, 1) 0.223**. The TV mean of a mask with a hole
-            scales like 1 / r, hence a larger lambda2 at 224 and a smaller one at 7. With 7
-            photos the differences of a few hundredths are within noise, and at 224 and 7 the
-            winner sits at the edge of the grid.
-        n_iter: outer iterations (paper: at most 15).
+        preset: ``"default"`` or ``"paper"`` (above).
+        lambda1, lambda2: weights of ``mean|1 - M|`` and ``TV(M)``; ``None`` takes the preset's
+            per-resolution value (the entry of the nearest listed resolution in log scale).
+        n_iter: most outer iterations (15).
         n_steps: path points ``S`` of the integrated gradient (paper: 20).
         noise: standard deviation of the Gaussian noise added at each path point, in the
-            model's normalised input space (paper: 0.2; ``0`` switches it off, Table 4).
+            model's normalised input space (``0`` switches it off, Table 4).
         tv: ``False`` drops the TV term (Table 4 ablation).
         step: ``"armijo"`` (line search) or ``"fixed"`` (every step is ``step_size``, Table 4).
         line_search_loss: ``"paper"``: the noiseless objective at the trial mask (original
             code); ``"path"``: IGOS++'s path-averaged noisy score plus regularisers.
         step_max: upper bound ``a_u`` of the backtracking (the first trial step). The original
-            code used 200 and IGOS++ 1000; we use 1000. In the sweep on the embedded photos
-            (``benchmarks/results/igos_lambda_sweep.md``, at (1, 20)) 19% of the accepted steps at
-            224 x 224 were >= 200, so ``a_u = 200`` would have capped them, while 1000 was itself
-            accepted in 3% of the iterations at 224 and never at 28. Each extra factor ``1 / decay`` costs
-            one line-search forward pass per image per iteration (about 2% of an iteration).
+            code used 200 and IGOS++ 1000; both presets use 1000.
         step_min, decay, armijo_c: lower bound ``a_l``, shrink factor ``eta`` and Armijo constant
             ``beta`` of Algorithm 1 (paper: 1e-5, 0.2, 1e-4).
+        tol: convergence stop: an image stops once its objective ``F`` fell by less than ``tol``
+            in each of its last two iterations (its mask is then final and it leaves the
+            batch). ``None`` in the paper preset: always ``n_iter`` iterations. ``0`` stops
+            an image only when ``F`` stopped falling.
+        step_size: the step of ``step="fixed"``.
         adapt_lambda1: the original code's heuristic, not in the paper: after iteration
             ``int(n_iter / 2)``, an image whose target probability moved by <= 0.001 since the
             start gets ``lambda1 / 10``; after ``int(n_iter / 1.25)``, by <= 0.01, ``lambda1 / 5``.
-        step_size: the step of ``step="fixed"`` (default 40: the median accepted Armijo step at
-            224 x 224 in the sweep; at 28 x 28 the accepted steps were mostly 1.6 to 8).
+            It switches the convergence stop off.
         baseline: ``None`` for the paper's blur (kernel 51, sigma 50), or anything
             :func:`igos.make_baseline` accepts.
         batch_size: model inputs (path points or line-search trials) per forward pass;
-            ``None``: everything in one pass. Results do not depend on it.
+            ``None``: :func:`igos.batching.auto_batch_size` (20 on a CPU, sized to the free
+            memory on a GPU). Results do not depend on it. The line search evaluates at most
+            ``batch_size // cost`` trial steps per pass (cost 1 for ``"paper"``, ``n_steps``
+            for ``"path"``), taken across images in the order sequential backtracking tries them.
         seed: seed of the local generator of the noise (shared by the images of a batch).
         precision: ``"fp32"`` or ``"bf16"`` (autocast for the model's forward passes).
         callback: called after every iteration as ``callback(step, loss, mask)`` with the
             iteration index, the noiseless objective ``F(M_{k+1})`` ``[N]`` and the mask
             ``[N, r, r]`` (do not modify it).
         return_history: also return a dict of per-iteration tensors: ``objective`` and ``prob``
-            ``[n_iter + 1, N]`` (from ``M_0 = 1``), ``step``, ``armijo`` (condition (8) held),
+            ``[K + 1, N]`` (from ``M_0 = 1``; ``K <= n_iter`` iterations ran, a stopped image
+            keeps its last values), ``step``, ``armijo`` (condition (8) held),
             ``ls_before``, ``ls_after`` (line-search loss at ``M_k`` and ``M_{k+1}``) and
-            ``grad_sq`` (``||TG||^2``) ``[n_iter, N]``, ``n_trials`` ``[n_iter]`` (line-search
-            forward passes) and ``lambda1`` ``[n_iter + 1, N]`` (changes with ``adapt_lambda1``;
-            ``objective`` uses the lambda1 in force at that iteration).
+            ``grad_sq`` (``||TG||^2``) ``[K, N]`` (0 / True / unchanged for a stopped image),
+            ``n_trials`` ``[K]`` (line-search forward passes), ``lambda1`` ``[K + 1, N]``,
+            ``iterations`` ``[N]`` (iterations each image used) and ``settings`` (the dict
+            of resolved settings).
 
     Returns:
         ``saliency`` ``[N, r, r]`` float32 in [0, 1] (``1 - M``: large = important), or
@@ -405,18 +472,30 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         Qi, Khorram, Li, AAAI 2020, https://arxiv.org/abs/1905.00954
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")                # doctest: +SKIP
-        >>> igos.i_gos(model, torch.rand(2, 3, 32, 32), resolution=8, n_iter=2).shape  # doctest: +SKIP
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.i_gos(model, torch.rand(2, 3, 32, 32), resolution=8, n_iter=2).shape
         torch.Size([2, 8, 8])
     """
     images, target = prepare(model, images, target)
-    d1, d2 = default_lambdas(resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
-    lambda1 = d1 if lambda1 is None else float(lambda1)
-    lambda2 = d2 if lambda2 is None else float(lambda2)
+    cfg = _resolve_settings(preset, resolution, dict(lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
+                                                     line_search_loss=line_search_loss, step_max=step_max,
+                                                     step_min=step_min, tol=tol))
+    if adapt_lambda1:   # the rescue acts on images whose score has not moved: they must not stop first
+        if tol is not None:
+            raise ValueError("adapt_lambda1=True rescues stuck images late in the run; it cannot be combined with tol")
+        cfg["tol"] = None
+    lambda1, lambda2 = float(cfg["lambda1"]), float(cfg["lambda2"])
+    n_iter, noise, line_search_loss = cfg["n_iter"], cfg["noise"], cfg["line_search_loss"]
+    step_max, step_min, tol = cfg["step_max"], cfg["step_min"], cfg["tol"]
     _check_args(images, resolution, lambda1, lambda2, n_iter, n_steps, noise, step, line_search_loss,
                 step_max, step_min, decay, armijo_c, precision)
     if step == "fixed" and not step_size > 0:
         raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    if tol is not None and not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be None or a number >= 0, got {tol!r}")
+    if batch_size is None:
+        batch_size = auto_batch_size(images)
+    check_positive_int(batch_size, "batch_size")
     if not tv:
         lambda2 = 0.0
     n, dev, dtype = images.shape[0], images.device, images.dtype
@@ -429,45 +508,62 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         draw_noise = _noise_source(model, images, noise, n_steps, seed)
         mask = torch.ones(n, resolution, resolution, device=dev, dtype=dtype)
         loss = problem.endpoint(mask, rows)                      # F(M_0) = p_c(x)
-        _warn_low_prob(loss - problem.reg(mask), target, "i_gos")
+        _warn_low_prob(loss - problem.reg(mask, rows), target, "i_gos")
         hist = {k: [] for k in ("objective", "prob", "step", "armijo", "ls_before", "ls_after", "grad_sq",
                                 "n_trials", "lambda1")}
         hist["objective"].append(loss)
-        hist["prob"].append(loss - problem.reg(mask).to(problem.dtype))
+        hist["prob"].append(loss - problem.reg(mask, rows).to(problem.dtype))
         hist["lambda1"].append(torch.as_tensor(problem.lambda1, device=dev).expand(n))
+        iterations = torch.zeros(n, dtype=torch.long, device=dev)
+        small = torch.zeros(n, dtype=torch.long, device=dev)      # consecutive iterations with a decrease < tol
         for k in range(n_iter):
-            noise_k = draw_noise()
-            tg, path_score = problem.direction(mask, noise_k, n_steps)
-            ls_before = loss if line_search_loss == "paper" else path_score + problem.reg(mask).to(problem.dtype)
+            noise_k = draw_noise()                                # drawn every iteration: noise depends on (seed, k)
+            active = (small < 2).nonzero().flatten() if tol is not None else rows
+            if active.numel() == 0:
+                break
+            m_a, loss_a = mask[active], loss[active]
+            tg, path_score = problem.direction(m_a, noise_k, n_steps, active)
+            reg_a = problem.reg(m_a, active).to(problem.dtype)
+            ls_before = loss_a if line_search_loss == "paper" else path_score + reg_a
             if step == "fixed":
-                alpha = torch.full((n,), float(step_size), device=dev, dtype=dtype)
-                new_mask = (mask - alpha.view(-1, 1, 1) * tg).clamp(0, 1)
-                new_loss = problem.endpoint(new_mask, rows)
-                ls_after = new_loss if line_search_loss == "paper" else problem.path(new_mask, rows, noise_k, n_steps)
+                alpha = torch.full((active.numel(),), float(step_size), device=dev, dtype=dtype)
+                new_m = (m_a - alpha.view(-1, 1, 1) * tg).clamp(0, 1)
+                new_loss = problem.endpoint(new_m, active)
+                ls_after = new_loss if line_search_loss == "paper" else problem.path(new_m, active, noise_k, n_steps)
                 ok = ls_after <= ls_before - armijo_c * alpha * tg.flatten(1).pow(2).sum(1)
                 n_trials = 0
             else:
                 if line_search_loss == "paper":
-                    evaluate, cost = problem.endpoint, 1
+                    evaluate, cost = (lambda m, i, _a=active: problem.endpoint(m, _a[i])), 1
                 else:
-                    evaluate = lambda m, i, _z=noise_k: problem.path(m, i, _z, n_steps)  # noqa: E731
+                    evaluate = lambda m, i, _a=active, _z=noise_k: problem.path(m, _a[i], _z, n_steps)  # noqa: E731
                     cost = n_steps
-                alpha, new_mask, ls_after, ok, n_trials = _line_search(
-                    evaluate, mask, tg, ls_before, step_max=step_max, step_min=step_min, decay=decay,
+                alpha, new_m, ls_after, ok, n_trials = _line_search(
+                    evaluate, m_a, tg, ls_before, step_max=step_max, step_min=step_min, decay=decay,
                     armijo_c=armijo_c, batch_size=batch_size, cost=cost)
-                new_loss = ls_after if line_search_loss == "paper" else problem.endpoint(new_mask, rows)
-            mask, loss = new_mask, new_loss
-            prob = loss - problem.reg(mask).to(problem.dtype)
+                new_loss = ls_after if line_search_loss == "paper" else problem.endpoint(new_m, active)
+            if tol is not None:
+                small[active] = torch.where(loss_a - new_loss < tol, small[active] + 1, torch.zeros_like(small[active]))
+            iterations[active] += 1
+            mask, loss = mask.clone(), loss.clone()
+            mask[active], loss[active] = new_m, new_loss
+            prob = loss - problem.reg(mask, rows).to(problem.dtype)
             if adapt_lambda1 and n_iter > 3 and k in (int(n_iter / 2), int(n_iter / 1.25)):
                 # the original code's rescue of a stuck optimisation (not in the paper): if the score
                 # has barely moved since the start, shrink lambda1 (by 10, later by 5) for that image
-                tol, factor = (0.001, 10.0) if k == int(n_iter / 2) else (0.01, 5.0)
-                stuck = (hist["prob"][k - 1] - hist["prob"][0]).abs() <= tol
+                tol_p, factor = (0.001, 10.0) if k == int(n_iter / 2) else (0.01, 5.0)
+                stuck = (hist["prob"][k - 1] - hist["prob"][0]).abs() <= tol_p
                 problem.lambda1 = torch.where(stuck, problem.lambda1 / factor, problem.lambda1)
-                loss = prob + problem.reg(mask).to(problem.dtype)     # F(M_{k+1}) under the new lambda1
-            for key, value in (("objective", loss), ("prob", prob), ("step", alpha), ("armijo", ok),
-                               ("ls_before", ls_before), ("ls_after", ls_after),
-                               ("grad_sq", tg.flatten(1).pow(2).sum(1)), ("n_trials", torch.tensor(n_trials)),
+                loss = prob + problem.reg(mask, rows).to(problem.dtype)     # F(M_{k+1}) under the new lambda1
+            # per-image records; an image that has stopped keeps its loss and takes no step
+            full = {"step": torch.zeros(n, device=dev, dtype=dtype), "armijo": torch.ones(n, dtype=torch.bool, device=dev),
+                    "ls_before": loss.clone(), "ls_after": loss.clone(), "grad_sq": torch.zeros(n, device=dev, dtype=dtype)}
+            for key, value in (("step", alpha), ("armijo", ok), ("ls_before", ls_before), ("ls_after", ls_after),
+                               ("grad_sq", tg.flatten(1).pow(2).sum(1))):
+                full[key][active] = value.to(full[key].dtype)
+            for key, value in (("objective", loss), ("prob", prob), ("step", full["step"]), ("armijo", full["armijo"]),
+                               ("ls_before", full["ls_before"]), ("ls_after", full["ls_after"]), ("grad_sq", full["grad_sq"]),
+                               ("n_trials", torch.tensor(n_trials)),
                                ("lambda1", torch.as_tensor(problem.lambda1, device=dev).expand(n))):
                 hist[key].append(value)
             if callback is not None:
@@ -476,4 +572,6 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
     if not return_history:
         return saliency
     history = {key: torch.stack(v) if v else torch.empty(0, n, device=dev) for key, v in hist.items()}
+    history["iterations"] = iterations
+    history["settings"] = dict(cfg, lambda1=lambda1, lambda2=lambda2, preset=preset, batch_size=batch_size)
     return saliency, history

@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..batching import chunks
+from ..batching import auto_batch_size, chunks
 from ..layers import preserved
 from ._common import prepare
 from .i_gos import _check_args, _noise_source, _Problem, _probs, _warn_low_prob
@@ -54,14 +54,16 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         noise: standard deviation of the Gaussian noise added to the perturbed image at
             every iteration, in the model's normalised input space (0.2; ``0`` for none).
         baseline: ``None`` for the I-GOS blur, or anything :func:`igos.make_baseline` accepts.
-        batch_size: images per forward/backward pass (``None``: all at once).
+        batch_size: images per forward/backward pass (``None``:
+            :func:`igos.batching.auto_batch_size`, memory-safe on the device).
         seed: seed of the local generator of the noise.
         precision: ``"fp32"`` or ``"bf16"`` (autocast for the model's forward passes).
         callback: called after every Adam step as ``callback(step, loss, mask)`` with the
             iteration index, the (noisy) objective ``[N]`` at the mask the step started from,
             and the updated mask ``[N, r, r]`` (do not modify it).
-        return_history: also return ``{"loss": [n_iter, N], "objective": [2, N]}``: the
-            training losses and the noiseless objective ``F`` at ``M_0 = 1`` and at the final mask.
+        return_history: also return ``{"loss": [n_iter, N], "objective": [2, N], "prob": [2, N],
+            "iterations": [N]}``: the training losses, the noiseless objective ``F`` and the
+            target's probability at ``M_0 = 1`` and at the final mask, and the Adam steps taken.
 
     Returns:
         ``saliency`` ``[N, r, r]`` float32 in [0, 1], or ``(saliency, history)``.
@@ -81,6 +83,8 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         raise ValueError(f"lr must be > 0, got {lr!r}")
     n, dev = images.shape[0], images.device
     rows = torch.arange(n, device=dev)
+    if batch_size is None:
+        batch_size = auto_batch_size(images)
     with preserved(model):
         problem = _Problem(model, images, target, baseline=baseline, lambda1=float(lambda1), lambda2=float(lambda2),
                            tv_beta=tv_beta, batch_size=batch_size, precision=precision)
@@ -108,7 +112,13 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
             if callback is not None:
                 callback(k, loss, m.detach())
         final = m.detach().clone()
-        history = {"loss": torch.stack(losses) if losses else torch.empty(0, n, device=dev),
-                   "objective": torch.stack([start, problem.endpoint(final, rows)])} if return_history else None
+        history = None
+        if return_history:
+            end = problem.endpoint(final, rows)
+            objective = torch.stack([start, end])
+            history = {"loss": torch.stack(losses) if losses else torch.empty(0, n, device=dev),
+                       "objective": objective,
+                       "prob": objective - torch.stack([problem.reg(m0, rows) for m0 in (torch.ones_like(final), final)]),
+                       "iterations": torch.full((n,), n_iter, dtype=torch.long, device=dev)}
     saliency = (1 - final).float()
     return (saliency, history) if return_history else saliency

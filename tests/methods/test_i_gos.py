@@ -230,6 +230,8 @@ def test_adapt_lambda1_only_for_stuck_images():
             return torch.tensor([[1.0, 0.0]]).expand(x.shape[0], 2) + 0 * x.mean()
 
     kw = dict(resolution=4, n_iter=5, n_steps=2, lambda1=0.5, lambda2=2.0, adapt_lambda1=True, return_history=True)
+    with pytest.raises(ValueError, match="tol"):
+        i_gos(Frozen(), spot_images(2), 0, **kw, tol=1e-3)
     _, h = i_gos(Frozen(), spot_images(2), 0, **kw)
     # checks after iteration int(5 / 2) = 2 (moved <= 0.001: / 10) and int(5 / 1.25) = 4 (<= 0.01: / 5)
     assert h["lambda1"][:, 0].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.05, 0.05, 0.01])
@@ -276,8 +278,10 @@ def test_warns_when_target_probability_is_about_zero():
 
 
 def test_default_lambdas():
-    assert default_lambdas(28) == (1.0, 20.0) and default_lambdas(14) == (1.0, 20.0)
-    assert default_lambdas(30) == default_lambdas(28)
+    assert default_lambdas(28, "paper") == (1.0, 20.0) and default_lambdas(14, "paper") == (1.0, 20.0)
+    assert default_lambdas(30) == default_lambdas(28) and default_lambdas(28) != default_lambdas(28, "paper")
+    with pytest.raises(ValueError, match="preset"):
+        default_lambdas(28, "vgg")
     assert all(v[0] >= 0 and v[1] >= 0 for v in map(default_lambdas, (1, 7, 56, 112, 224, 500)))
 
 
