@@ -135,7 +135,9 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
     """Load images as ``[N, 3, size, size]`` in [0, 1] with names, labels and boxes.
 
     Args:
-        source: ``"embedded"`` (the photos of ``data/embedded.json``), a folder, or
+        source: ``"embedded"`` (the photos of ``data/embedded.json``),
+            ``"imagenet-samples"`` (the 20 ImageNet validation photos with their labels that
+            the ``foolbox`` package ships, read from the installed package), a folder, or
             one image file. A folder is read ImageNet-val style: class sub-folders
             (named by class index, ImageNet class name, or WNID when all 1000 are
             present), or flat image files plus ``labels.txt``/``labels.csv``
@@ -154,6 +156,8 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
     """
     if isinstance(source, str) and source == "embedded":
         entries = _embedded_entries()
+    elif isinstance(source, str) and source == IMAGENET_SAMPLES:
+        entries = _imagenet_sample_entries()
     else:
         entries = _folder_entries(Path(source), labels)
     if n is not None:
@@ -173,6 +177,39 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
                     labels=torch.tensor([e.get("label", -1) for e in entries], dtype=torch.long),
                     boxes=torch.tensor(boxes, dtype=torch.float32), paths=[str(e["path"]) for e in entries],
                     info=[e.get("info", {}) for e in entries])
+
+
+#: ``load_images`` source name of the 20 ImageNet validation samples shipped by ``foolbox``.
+IMAGENET_SAMPLES = "imagenet-samples"
+
+
+def _imagenet_sample_entries() -> list[dict]:
+    """The 20 ImageNet validation photos of the ``foolbox`` wheel (MIT): ``foolbox/data/imagenet_<k>_<label>.jpg``.
+
+    Read from the installed package (the ``book`` and ``test`` extras install it); nothing is
+    copied into this repository. The file name carries the ImageNet class index.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"load_images({IMAGENET_SAMPLES!r}) reads the ImageNet validation samples shipped "
+                                  "by the 'foolbox' package: pip install foolbox (or the igos[book] / igos[test] extras)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    entries = []
+    for path in sorted(folder.glob("imagenet_*_*.jpg")):
+        match = re.fullmatch(r"imagenet_(\d+)_(\d+)\.jpg", path.name)
+        if match is None:
+            continue
+        label = int(match.group(2))
+        if not 0 <= label < 1000:
+            raise ValueError(f"{path}: label {label} is not an ImageNet class index")
+        entries.append({"name": f"imagenet_{match.group(1)}", "path": path, "label": label, "box": None,
+                        "info": {"source": "foolbox (MIT): ImageNet validation sample", "file": path.name}})
+    if len(entries) != 20:
+        raise FileNotFoundError(f"expected the 20 ImageNet samples imagenet_<k>_<label>.jpg in {folder}, "
+                                f"found {len(entries)}")
+    return entries
 
 
 def embedded_manifest() -> dict:

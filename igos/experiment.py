@@ -223,6 +223,14 @@ def _accepts(fn, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _names_param(fn, name: str) -> bool:
+    """``fn`` has a parameter called ``name`` (not only ``**kwargs``)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _takes_resolution(fn) -> bool:
     try:
         return "resolution" in inspect.signature(fn).parameters
@@ -477,7 +485,7 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
     recorder = _Recorder() if _accepts(fn, "callback") else None
     if recorder is not None:
         kwargs["callback"] = recorder
-    optimises = _accepts(fn, "return_history")        # mask optimisation (I-GOS, Mask): record its effect
+    optimises = _names_param(fn, "return_history")     # mask optimisation (I-GOS, Mask): record its effect
     if optimises:
         kwargs["return_history"] = True
     device = image.device

@@ -39,13 +39,39 @@ def to_numpy_image(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
+def value_range(saliency: torch.Tensor, norm: str = "minmax", clip: float = 0.99) -> tuple[float, float]:
+    """The raw values ``(lo, hi)`` of one map ``[h, w]`` that its display maps to 0 and 1.
+
+    ``norm="display"``: the range of :func:`display_map` (``max(min, 0)`` and the ``clip``
+    quantile); ``"minmax"``: min and max; ``"max"``: 0 and the max.
+    """
+    s = saliency.detach().float().flatten()
+    if norm == "display":
+        lo = max(float(s.min()), 0.0)
+        shifted = (s - lo).clamp_min(0)
+        hi = float(torch.quantile(shifted, clip)) if s.numel() * (1 - clip) >= 1 else float(shifted.max())
+        return lo, lo + hi
+    if norm == "max":
+        return 0.0, float(s.max())
+    return float(s.min()), float(s.max())
+
+
 def overlay(ax, image: torch.Tensor, saliency: torch.Tensor | None = None, *, norm: str = "minmax",
-            alpha: float = 0.5, cmap: str = CMAP, title: str | None = None, box=None):
-    """Draw ``image`` ``[3, H, W]`` with ``saliency`` ``[h, w]`` (upsampled) on top."""
+            alpha: float = 0.5, cmap: str = CMAP, title: str | None = None, box=None, value_range=None):
+    """Draw ``image`` ``[3, H, W]`` with ``saliency`` ``[h, w]`` (upsampled) on top.
+
+    ``value_range=(lo, hi)``: the raw values that the colours 0 and 1 stand for, shown as a
+    slim colour bar beside the panel, so that a map of rounding noise cannot pass for a mask.
+    """
     ax.imshow(to_numpy_image(image))
     if saliency is not None:
         s = normalize(upsample(saliency[None], image.shape[-2:]), norm)[0].cpu().numpy()
-        ax.imshow(s, cmap=cmap, alpha=alpha, vmin=0 if norm != "none" else None, vmax=1 if norm != "none" else None)
+        im = ax.imshow(s, cmap=cmap, alpha=alpha, vmin=0 if norm != "none" else None,
+                       vmax=1 if norm != "none" else None)
+        if value_range is not None:
+            bar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.02, ticks=[0, 1])
+            bar.ax.set_yticklabels([f"{value_range[0]:.2g}", f"{value_range[1]:.2g}"], fontsize=6)
+            bar.ax.tick_params(length=1, pad=1)
     if box is not None and np.all(np.isfinite(np.asarray(box, dtype=float))):
         x0, y0, x1, y1 = [float(v) for v in box]
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", lw=1.5, ls="--"))
@@ -65,7 +91,8 @@ def grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor] | None = None, *
         label = titles[i] if titles is not None else None
         overlay(axes[i, 0], images[i], title=label, box=None if boxes is None else boxes[i])
         for j, (name, sal) in enumerate(maps.items(), 1):
-            overlay(axes[i, j], images[i], sal[i], norm=norm, title=name if i == 0 else None)
+            overlay(axes[i, j], images[i], sal[i], norm=norm, title=name if i == 0 else None,
+                    value_range=value_range(sal[i], norm) if norm in ("minmax", "max") else None)
     fig.tight_layout()
     return fig
 
@@ -143,7 +170,9 @@ def comparison(images: torch.Tensor, maps: Mapping[str, torch.Tensor], deletion:
     """Heatmaps side by side, each with its deletion (red) and insertion (blue) curve beneath.
 
     The layout of the I-GOS paper's Figures 1 and 3-5: per image two rows, the overlays on
-    top (the photo itself first) and the curves below, with the AUCs in the legends.
+    top (the photo itself first) and the curves below, with the AUCs in the legends. Each
+    overlay has a colour bar labelled with the raw values its colours stand for
+    (:func:`value_range`).
 
     Args:
         images: ``[N, 3, H, W]`` in [0, 1].
@@ -168,10 +197,12 @@ def comparison(images: torch.Tensor, maps: Mapping[str, torch.Tensor], deletion:
         overlay(top[0], images[i].cpu(), title=None if titles is None else titles[i])
         bottom[0].set_axis_off()
         for j, (name, sal) in enumerate(maps.items(), 1):
+            rng = value_range(sal[i].cpu(), norm) if norm in ("display", "minmax", "max") else None
             if norm == "display":
-                overlay(top[j], images[i].cpu(), display_map(sal[i:i + 1])[0].cpu(), norm="max", title=name)
+                overlay(top[j], images[i].cpu(), display_map(sal[i:i + 1])[0].cpu(), norm="max", title=name,
+                        value_range=rng)
             else:
-                overlay(top[j], images[i].cpu(), sal[i].cpu(), norm=norm, title=name)
+                overlay(top[j], images[i].cpu(), sal[i].cpu(), norm=norm, title=name, value_range=rng)
             d, s = deletion.get(name), insertion.get(name)
             if d is None and s is None:
                 bottom[j].set_axis_off()

@@ -9,8 +9,9 @@ the first chapter computes. The others read the same results file. The config ho
   plus the input gradient ("AM" in Table 6);
 * the Table 4 ablations of I-GOS (no TV term, no noise, fixed step) at 224 and 28;
 * Table 5: I-GOS and Mask at 28 x 28 under three ``(lambda1, lambda2)`` settings,
-  :data:`TABLE5_LAMBDAS`. Setting C of I-GOS is the main I-GOS row at 28 while I-GOS's default
-  lambdas there are C's; otherwise the config gets its own ``i_gos@C`` row.
+  :data:`TABLE5_LAMBDAS`. The main I-GOS row at 28 stands for the setting whose lambdas are
+  I-GOS's defaults there (B = (0.1, 2) for the default preset); the other settings get their
+  own ``i_gos@<setting>`` rows.
 * the metrics: deletion and insertion against the blurred image, and the pointing game on
   the boxes that come with the images.
 
@@ -153,7 +154,7 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     from .methods.i_gos import default_lambdas
 
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
-        if setting != "C" or default_lambdas(TABLE5_RESOLUTION) != (l1, l2):   # else C is the main I-GOS row at 28
+        if default_lambdas(TABLE5_RESOLUTION) != (l1, l2):   # else the main I-GOS row at 28 is this setting
             methods.append({"name": "i_gos", "label": f"i_gos@{setting}",
                             "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION]})
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
@@ -236,6 +237,31 @@ def settings_table(config: dict) -> pd.DataFrame:
              "mask_iter": "at most 500", "rise_masks": "4000 (RISE paper, ResNet50)", "ig_steps": "not stated",
              "metric_steps": "not stated"}
     ours = {"model": config["model"], "images": config["images"], **s}
+    from .methods.i_gos import PRESETS, default_lambdas
+
+    specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}
+    preset = specs.get("i_gos", {}).get("preset", "default")
+    d = PRESETS[preset]
+    res = [r for r in PAPER_RESOLUTIONS if r in (config.get("resolutions") or [])]
+    lam = lambda which: "; ".join(f"{r}: {default_lambdas(r, which)}" for r in res)  # noqa: E731
+    paper.update({
+        "i_gos_lambdas": f"(1, 20) at 28 (none given at other resolutions; ours: {lam('paper')})",
+        "i_gos_noise": "0.2 in the normalised input space (0.045 in pixels for VGG)",
+        "i_gos_stop": "at most 15 iterations, 'usually fewer' (no rule given)",
+        "i_gos_line_search": "Armijo (8), a_u 1000 (IGOS++), a_l 1e-5, eta 0.2, beta 1e-4",
+        "mask_lambdas": "(0.01, 0.2), TV exponent 3, Adam lr 0.1",
+        "tie_rule": "not stated (the authors' code: numpy's argsort order)",
+    })
+    ours.update({
+        "i_gos_lambdas": f"preset {preset!r}: {lam(preset)} (calibrated on the embedded photos)"
+                         if preset == "default" else f"preset 'paper': {lam('paper')}",
+        "i_gos_noise": f"{d['noise']} in the normalised input space ({d['noise'] * 0.5:g} in pixels for Lite0)",
+        "i_gos_stop": f"at most {s['i_gos_iter']} iterations" + (f"; stop when F falls by < {d['tol']:g} twice running"
+                                                                if d["tol"] is not None else ""),
+        "i_gos_line_search": f"Armijo (8), a_u {d['step_max']:g}, a_l {d['step_min']:g}, eta 0.2, beta 1e-4",
+        "mask_lambdas": "(0.01, 0.2), TV exponent 3, Adam lr 0.1",
+        "tie_rule": "seeded random order (seed 0)",
+    })
     return pd.DataFrame({"paper": {k: str(v) for k, v in paper.items()},
                          "this run": {k: str(ours.get(k)) for k in paper}})
 
@@ -318,7 +344,7 @@ def voc_methods(config: dict, resolutions: Sequence[int] = (28, 14)) -> dict:
 
 
 def mask_objective(model, images, target=None, *, resolution: int = 28, callback: Callable | None = None,
-                   **options) -> torch.Tensor:
+                   return_history: bool = False, **options):
     """:func:`igos.mask`, reporting the noiseless objective ``F`` at its final mask as the last loss.
 
     Mask's own callback reports the *noisy* loss at the mask each Adam step started from.
@@ -335,7 +361,7 @@ def mask_objective(model, images, target=None, *, resolution: int = 28, callback
         for k in range(losses.shape[0] - 1):
             callback(k, losses[k], None)
         callback(max(losses.shape[0] - 1, 0), history["objective"][-1], None)
-    return saliency
+    return (saliency, history) if return_history else saliency
 
 
 # ----------------------------------------------------------------------------- rows of each table
@@ -363,8 +389,13 @@ def table_rows(results, table: int) -> pd.DataFrame:
 
 
 def _names(table: int, frame: pd.DataFrame | None = None) -> dict:
-    if table == 5:   # the main I-GOS row stands for setting C unless the run has its own "i_gos@C"
-        return {} if frame is not None and frame["method"].eq("i_gos@C").any() else {"i_gos": ("C", "I-GOS")}
+    if table == 5:   # the main I-GOS row stands for the setting of the default lambdas at 28, unless the run has its own row
+        from .methods.i_gos import default_lambdas
+
+        same = [k for k, v in TABLE5_LAMBDAS.items() if v == default_lambdas(TABLE5_RESOLUTION)]
+        if not same or (frame is not None and frame["method"].eq(f"i_gos@{same[0]}").any()):
+            return {}
+        return {"i_gos": (same[0], "I-GOS")}
     if table == 6:   # native methods by name, so that no resolution suffix is added
         return {"gradient": "AM (gradient)", "excitation_backprop": "Excitation BP (c-MWP)", "rise": "RISE",
                 "grad_cam": "Grad-CAM", "integrated_gradients": "Integrated Gradients"}

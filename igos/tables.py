@@ -291,9 +291,46 @@ def compare(results, table: int, *, names: dict | None = None, ci: str = "t", le
     out = pd.DataFrame(body, index=pd.MultiIndex.from_tuples(index, names=[paper.index.name, "source"]),
                        columns=cols)
     out.attrs.update(title=spec["title"] + " - paper vs ours", paper_model=spec["model"],
-                     ci="ours: " + _ci_text(ci, level, n_boot, seed) + "; paper: as printed")
+                     ci="ours: " + _ci_text(ci, level, n_boot, seed) + "; paper: as printed; " + TIE_RULE)
     return out
 
 
-__all__ = ["ABLATION_NAMES", "PAPER_NAMES", "compare", "interval", "paper_table", "results_frame", "summarize",
+#: How deletion and insertion rank cells of equal saliency (stated beside every table).
+TIE_RULE = "ties among equal saliency values ranked in a seeded random order (igos.metrics.cell_ranks, seed 0)"
+
+
+def effect(results, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """What each mask optimisation did, per method label and resolution: the effect, not only the map.
+
+    For the rows that record it (I-GOS and Mask rows of :mod:`igos.experiment`): ``n``, mean
+    ``p(x)``, mean ``p(masked)`` (the target's probability on the image under the final mask),
+    the mean probability drop ``p(x) - p(masked)``, how many rows at least halved ``p(x)``,
+    how many **stalled** (``p(masked) > 0.9 p(x)``, :func:`igos.metrics.stalled`), the mean
+    ``mean(1 - M)``, the mean tied share of the map and the mean iterations. ``flag`` says
+    ``"STALLED k of n"`` where any row stalled. ``methods``: labels to keep (default: all
+    rows that have ``p_masked``).
+    """
+    frame = results_frame(results)
+    if "p_masked" not in frame:
+        raise ValueError("these results record no mask effect (p_masked): rerun them with this version of igos")
+    frame = frame[frame["p_masked"].notna()]
+    if methods is not None:
+        frame = frame[frame["method"].isin(list(methods))]
+    out = []
+    for (method, res), g in frame.groupby(["method", "res"], sort=False):
+        stalled = int(g["stalled"].astype(bool).sum())
+        out.append({"method": method, "res": int(res), "n": len(g), "p(x)": g["p_image"].mean(),
+                    "p(masked)": g["p_masked"].mean(), "drop": (g["p_image"] - g["p_masked"]).mean(),
+                    "halved": int((g["p_masked"] <= 0.5 * g["p_image"]).sum()), "stalled": stalled,
+                    "mean(1-M)": g["mean_saliency"].mean(), "tied share": g["tied_share"].mean(),
+                    "iterations": g["iterations"].mean(),
+                    "flag": f"STALLED {stalled} of {len(g)}" if stalled else ""})
+    if not out:
+        raise ValueError("no I-GOS or Mask rows among these results")
+    table = pd.DataFrame(out).sort_values(["method", "res"], ascending=[True, False]).set_index(["method", "res"])
+    table.attrs["rule"] = ("stalled: p(masked) > 0.9 p(x); halved: p(masked) <= 0.5 p(x); " + TIE_RULE)
+    return table
+
+
+__all__ = ["ABLATION_NAMES", "PAPER_NAMES", "TIE_RULE", "compare", "effect", "interval", "paper_table", "results_frame", "summarize",
            "t_quantile"]

@@ -29,3 +29,9 @@ def lite0():
 def embedded():
     """The embedded photos as an :class:`igos.ImageSet`."""
     return igos.load_images("embedded")
+
+
+@pytest.fixture(scope="session")
+def imagenet_samples():
+    """The 20 ImageNet validation photos shipped by foolbox (``load_images("imagenet-samples")``)."""
+    return igos.load_images("imagenet-samples")

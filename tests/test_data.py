@@ -101,3 +101,15 @@ def test_errors_name_the_culprit(tmp_path):
         _save(flat / "a.png", np.zeros((8, 8, 3), np.uint8))
         (flat / "labels.txt").write_text("a.png unicorn\n")
         igos.load_images(flat)
+
+
+def test_imagenet_samples_from_the_foolbox_wheel(imagenet_samples):
+    import importlib.util
+    from pathlib import Path
+
+    assert len(imagenet_samples) == 20 and imagenet_samples.images.shape == (20, 3, 224, 224)
+    folder = Path(importlib.util.find_spec("foolbox").submodule_search_locations[0]) / "data"
+    for name, label, path in zip(imagenet_samples.names, imagenet_samples.labels.tolist(), imagenet_samples.paths):
+        assert Path(path).parent == folder and Path(path).name == f"{name}_{label}.jpg"
+    assert imagenet_samples.labels[:3].tolist() == [243, 559, 438]
+    assert torch.isnan(imagenet_samples.boxes).all()                 # no boxes: no pointing game on them

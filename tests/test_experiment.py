@@ -251,3 +251,30 @@ def test_methods_as_mapping_and_resolutions():
     tasks = ex.plan(cfg, 2)
     assert tasks[:3] == [(0, "gradient", None), (0, "i_gos", 14), (0, "i_gos", 7)] and len(tasks) == 6
     assert cfg["methods"][0]["options"] == {"score": "prob"}
+
+
+def test_optimisation_rows_record_their_effect(tmp_path):
+    """I-GOS and Mask rows store p(x), p(masked), F at start and end, mean(1 - M), ties, iterations, stalled."""
+    config = dict(CONFIG, n_images=1, methods=[
+        {"name": "i_gos", "options": {"n_iter": 2, "n_steps": 2, "lambda1": 0.1, "lambda2": 0.5}, "resolutions": [4]},
+        {"name": "mask", "options": {"n_iter": 3}, "resolutions": [4]}])
+    rows = ex.read_rows(ex.run(write_config(tmp_path, config), progress=False))
+    assert [r["method"] for r in rows] == ["i_gos", "mask"]
+    model = igos.load_model("tiny_cnn", device="cpu")
+    x, *_ = ex.ImageSource("embedded", 1, None, 64).load(0)
+    for row, fn, kw in zip(rows, (igos.i_gos, igos.mask), config["methods"]):
+        sal, hist = fn(model, x[None], row["target"], resolution=4, seed=3, return_history=True, **kw["options"])
+        assert row["p_image"] == pytest.approx(float(hist["prob"][0, 0]), rel=1e-5)
+        assert row["p_masked"] == pytest.approx(float(hist["prob"][-1, 0]), rel=1e-5)
+        assert row["objective_start"] == pytest.approx(float(hist["objective"][0, 0]), rel=1e-5)
+        assert row["objective_end"] == pytest.approx(float(hist["objective"][-1, 0]), rel=1e-5)
+        assert row["mean_saliency"] == pytest.approx(float(sal.mean()), rel=1e-5, abs=1e-7)
+        assert row["tied_share"] == pytest.approx(float(igos.metrics.tied_share(sal)[0]))
+        assert row["iterations"] == int(hist["iterations"][0]) and row["stalled"] == bool(
+            igos.metrics.stalled(row["p_image"], row["p_masked"]))
+    from igos import tables
+
+    effect = tables.effect(rows)
+    assert list(effect.index) == [("i_gos", 4), ("mask", 4)] and (effect["n"] == 1).all()
+    assert effect.loc[("mask", 4), "drop"] == pytest.approx(rows[1]["p_image"] - rows[1]["p_masked"])
+    assert ((effect["flag"] != "") == effect["stalled"].astype(bool)).all()

@@ -55,10 +55,10 @@ def test_full_configs():
             m = spec(c, f"mask@{s}")
             assert (m["options"]["lambda1"], m["options"]["lambda2"], m["options"]["tv_beta"]) == (l1, l2, 2)
             assert m["resolutions"] == [28] and m["name"] == "igos.reproduction:mask_objective"
-            if s != "C":
+            if s != "B":
                 assert (spec(c, f"i_gos@{s}")["options"]["lambda1"], spec(c, f"i_gos@{s}")["options"]["lambda2"]) == (l1, l2)
-        assert "i_gos@C" not in labels(c)      # the main I-GOS row at 28 has (1, 20)
-        assert default_lambdas(28) == R.TABLE5_LAMBDAS["C"]
+        assert "i_gos@B" not in labels(c)      # the main I-GOS row at 28 has the default (0.1, 2)
+        assert default_lambdas(28) == R.TABLE5_LAMBDAS["B"]
         assert "resolutions" not in spec(c, "rise") and "resolutions" not in spec(c, "integrated_gradients")
     assert R.settings_of(paper)["i_gos_iter"] == 15 and R.settings_of(paper)["i_gos_steps"] == 20
     assert R.settings_of(paper)["mask_iter"] == 500 and R.settings_of(paper)["rise_masks"] == 4000
@@ -120,7 +120,7 @@ def synthetic_rows(config, n_images=3):
     rows = []
     for i, label, res in ex.plan(cfg, n_images):
         base = label.partition("@")[0]
-        setting = label.partition("@")[2] or "C"
+        setting = label.partition("@")[2] or "B"       # the main I-GOS row stands for B (the default lambdas)
         size = res if res is not None else NATIVE[label]
         jitter = 0.001 * i
         rows.append({

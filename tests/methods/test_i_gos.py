@@ -293,3 +293,44 @@ def test_embedded_photo_objective_drops(lite0, embedded):
     assert (hist["step"] > 1e-5).all() and hist["armijo"].all()
     assert (obj[1:] < obj[:-1]).all() and obj[-1] < obj[0] - 1e-3, obj
     assert sal.shape == (1, 28, 28) and math.isfinite(float(sal.sum()))
+
+
+# ----------------------------------------------------------------------------- presets, stop, batching
+def test_presets_and_explicit_overrides():
+    model, x = SpotModel(), spot_images(2)
+    _, h = i_gos(model, x, 0, resolution=8, n_iter=2, n_steps=2, return_history=True)
+    assert (h["settings"]["lambda1"], h["settings"]["lambda2"]) == default_lambdas(8)
+    assert h["settings"]["noise"] == 0.09 and h["settings"]["tol"] == 1e-3 and h["settings"]["preset"] == "default"
+    _, h = i_gos(model, x, 0, resolution=8, n_iter=2, n_steps=2, preset="paper", noise=0.0, return_history=True)
+    assert (h["settings"]["lambda1"], h["settings"]["lambda2"]) == default_lambdas(8, "paper")
+    assert h["settings"]["noise"] == 0.0 and h["settings"]["tol"] is None
+    with pytest.raises(ValueError, match="preset"):
+        i_gos(model, x, 0, resolution=8, preset="fast")
+    with pytest.raises(ValueError, match="tol"):
+        i_gos(model, x, 0, resolution=8, tol=-1.0)
+
+
+def test_convergence_stop_freezes_each_image_and_matches_a_run_cut_there():
+    """With tol, an image stops after two iterations that lowered F by < tol; its mask is the one it had then."""
+    model, x = SpotModel(), spot_images(3)
+    kw = dict(resolution=8, n_steps=5, lambda1=0.5, lambda2=2.0, noise=0.0, return_history=True)
+    _, full = i_gos(model, x, 0, n_iter=12, tol=None, **kw)
+    sal, hist = i_gos(model, x, 0, n_iter=12, tol=0.01, **kw)
+    obj = full["objective"]                                       # [13, N]
+    for i in range(3):
+        dec = (obj[:-1, i] - obj[1:, i]) < 0.01
+        k = next((j + 1 for j in range(1, 12) if dec[j] and dec[j - 1]), 12)   # iterations until the stop
+        assert int(hist["iterations"][i]) == k
+        assert float(hist["objective"][-1, i]) == pytest.approx(float(obj[k, i]), abs=1e-6)
+    assert (hist["iterations"] < 12).any()
+
+
+def test_default_batch_size_is_bounded_on_cpu(monkeypatch):
+    from igos import batching
+
+    seen = []
+    model, x = SpotModel(), spot_images(3)
+    original = model.forward
+    monkeypatch.setattr(model, "forward", lambda z: seen.append(z.shape[0]) or original(z))
+    i_gos(model, x, 0, resolution=4, n_iter=1, n_steps=20)
+    assert max(seen) <= batching.CPU_BATCH_SIZE and batching.auto_batch_size(x) == batching.CPU_BATCH_SIZE
