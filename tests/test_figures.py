@@ -108,7 +108,7 @@ def test_compare_matches_direct_calls(tiny_model, tiny_images):
         fig_.concat([comp, comp.select(["grad"])])
 
     fig = comp.plot(["grad", "I-GOS 4"], images=[0, 1])
-    assert len(fig.axes) == 2 * 2 * 3
+    assert len(fig.axes) == 2 * 2 * 3 + 2 * 2          # + a colour bar (the raw value range) per map panel
     legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
     assert any(t.startswith("deletion") for t in legends) and any(t.startswith("insertion") for t in legends)
     plt.close(fig)
