@@ -229,6 +229,13 @@ def run_summary(results) -> str:
             f"({frame['image_index'].nunique()} images), {len(frame)} rows, measured on {devices}; {name}")
 
 
+def _mask_lambdas(resolution: int, preset: str = "default"):
+    from .methods.i_gos import _nearest
+    from .methods.mask import MASK_LAMBDAS
+
+    return _nearest(MASK_LAMBDAS[preset], resolution)
+
+
 def settings_table(config: dict) -> pd.DataFrame:
     """The sizes of a config beside the paper's."""
     s = settings_of(config)
@@ -259,7 +266,8 @@ def settings_table(config: dict) -> pd.DataFrame:
         "i_gos_stop": f"at most {s['i_gos_iter']} iterations" + (f"; stop when F falls by < {d['tol']:g} twice running"
                                                                 if d["tol"] is not None else ""),
         "i_gos_line_search": f"Armijo (8), a_u {d['step_max']:g}, a_l {d['step_min']:g}, eta 0.2, beta 1e-4",
-        "mask_lambdas": "(0.01, 0.2), TV exponent 3, Adam lr 0.1",
+        "mask_lambdas": "preset 'default': " + "; ".join(f"{r}: {_mask_lambdas(r)}" for r in res)
+                        + " (calibrated with I-GOS's budget), TV exponent 3, Adam lr 0.1",
         "tie_rule": "seeded random order (seed 0)",
     })
     return pd.DataFrame({"paper": {k: str(v) for k, v in paper.items()},
@@ -309,7 +317,11 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
         l1, l2 = default_lambdas(resolution)
         lambdas, tv_beta = (opts.get("lambda1", l1), opts.get("lambda2", 0.0 if opts.get("tv") is False else l2)), 2
     else:
-        lambdas, tv_beta = (opts.get("lambda1", 0.01), opts.get("lambda2", 0.2)), opts.get("tv_beta", 3)
+        from .methods.i_gos import _nearest
+        from .methods.mask import MASK_LAMBDAS
+
+        l1, l2 = _nearest(MASK_LAMBDAS[opts.get("preset", "default")], resolution)
+        lambdas, tv_beta = (opts.get("lambda1", l1), opts.get("lambda2", l2)), opts.get("tv_beta", 3)
     with torch.no_grad():
         f = objective(model, x, 1 - saliency.to(x.dtype), row["target"], lambda1=lambdas[0], lambda2=lambdas[1],
                       tv_beta=tv_beta)

@@ -9,7 +9,8 @@ version): the same objective as I-GOS,
 
     F(M) = p_c(x * up(M) + x_blur * (1 - up(M)) + n) + lambda1 mean|1 - M| + lambda2 mean|dM|^3,
 
-with ``M`` at 28 x 28 initialised to ones, ``lambda1 = 0.01``, ``lambda2 = 0.2``, TV exponent 3,
+with ``M`` at 28 x 28 initialised to ones, ``lambda1 = 0.01``, ``lambda2 = 0.2`` (``preset="paper"``;
+the default preset's lambdas were calibrated like I-GOS's, see :data:`MASK_LAMBDAS`), TV exponent 3,
 Gaussian noise ``n`` (sigma 0.2 in the normalised input space, a fresh draw per iteration),
 Adam with learning rate 0.1 for up to 500 iterations, and ``M`` clipped to [0, 1] after each
 step. We use the I-GOS baseline (Gaussian blur, kernel 51, sigma 50) as the I-GOS paper did
@@ -31,13 +32,25 @@ from torch import nn
 from ..batching import auto_batch_size, chunks
 from ..layers import preserved
 from ._common import prepare
-from .i_gos import _check_args, _noise_source, _Problem, _probs, _warn_low_prob
+from .i_gos import _check_args, _nearest, _noise_source, _Problem, _probs, _warn_low_prob
 
-__all__ = ["mask"]
+__all__ = ["mask", "MASK_LAMBDAS"]
 
 
-def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, lambda1: float = 0.01,
-         lambda2: float = 0.2, tv_beta: float = 3, n_iter: int = 500, lr: float = 0.1, noise: float = 0.2,
+#: (lambda1, lambda2) per mask resolution of the two presets of :func:`mask`. ``"paper"``: the
+#: I-GOS paper's (0.01, 0.2) at every resolution. ``"default"``: chosen by the calibration run
+#: with the same budget as I-GOS (``benchmarks/igos_calibration.py``, four settings at 28 x 28 on
+#: the embedded photos): (0.01, 0.05) at 28, lambda2 scaled by r / 28 elsewhere (the TV mean of a
+#: hole of a given area scales like 1 / r), as for I-GOS. Other resolutions: the nearest entry.
+MASK_LAMBDAS: dict[str, dict[int, tuple[float, float]]] = {
+    "paper": {28: (0.01, 0.2)},
+    "default": {7: (0.01, 0.0125), 14: (0.01, 0.025), 28: (0.01, 0.05), 112: (0.01, 0.2), 224: (0.01, 0.4)},
+}
+
+
+def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, preset: str = "default",
+         lambda1: float | None = None, lambda2: float | None = None, tv_beta: float = 3, n_iter: int = 500,
+         lr: float = 0.1, noise: float = 0.2,
          baseline=None, batch_size: int | None = None, seed: int = 0, precision: str = "fp32",
          callback: Callable | None = None, return_history: bool = False):
     """Mask saliency ``1 - M`` at ``resolution x resolution`` (Fong & Vedaldi 2017, as used by I-GOS).
@@ -47,7 +60,10 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         images: ``[N, 3, H, W]`` in [0, 1].
         target: ``None`` (top-1), an int, or ``N`` ints.
         resolution: side ``r`` of the mask, ``1 <= r <= min(H, W)`` (default 28).
-        lambda1, lambda2: weights of ``mean|1 - M|`` and the TV term (0.01, 0.2).
+        preset: ``"default"`` (lambdas calibrated on the embedded photos, see
+            :data:`MASK_LAMBDAS`) or ``"paper"`` (the I-GOS paper's (0.01, 0.2) everywhere).
+        lambda1, lambda2: weights of ``mean|1 - M|`` and the TV term; ``None`` takes the
+            preset's value at ``resolution``.
         tv_beta: TV exponent (3).
         n_iter: Adam iterations (500, the I-GOS paper's "up to 500").
         lr: Adam learning rate (0.1).
@@ -77,6 +93,11 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         torch.Size([2, 8, 8])
     """
     images, target = prepare(model, images, target)
+    if preset not in MASK_LAMBDAS:
+        raise ValueError(f"preset must be one of {sorted(MASK_LAMBDAS)}, got {preset!r}")
+    d1, d2 = _nearest(MASK_LAMBDAS[preset], resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
+    lambda1 = d1 if lambda1 is None else lambda1
+    lambda2 = d2 if lambda2 is None else lambda2
     _check_args(images, resolution, lambda1, lambda2, n_iter, 1, noise, "armijo", "paper", 1.0, 1.0, 0.5, 0.0,
                 precision)
     if not (math.isfinite(lr) and lr > 0):

@@ -103,3 +103,16 @@ def test_bad_inputs_and_warning(tiny_model, tiny_images):
         mask(tiny_model, tiny_images + 1, n_iter=1)
     with pytest.warns(RuntimeWarning, match="probability"):
         mask(SpotModel(), spot_images(1), 2, resolution=4, n_iter=1)
+
+
+def test_presets():
+    from igos.methods.mask import MASK_LAMBDAS
+
+    assert MASK_LAMBDAS["paper"][28] == (0.01, 0.2) and MASK_LAMBDAS["default"][28] == (0.01, 0.05)
+    model, x = SpotModel(), spot_images(1)
+    kw = dict(resolution=8, n_iter=3, noise=0.0, return_history=True)
+    _, h_paper = igos.mask(model, x, 0, preset="paper", **kw)
+    _, h_explicit = igos.mask(model, x, 0, lambda1=0.01, lambda2=0.2, **kw)
+    assert torch.equal(h_paper["objective"], h_explicit["objective"])
+    with pytest.raises(ValueError, match="preset"):
+        igos.mask(model, x, 0, preset="vgg", **kw)
