@@ -85,7 +85,7 @@ def tasks(verify: bool):
     if verify:
         out = [("i_gos", "default", None, "default", r) for r in (224, 28, 7)]
         out += [("i_gos", "paper", None, "paper", 28)]
-        out += [("mask", "default", None, None, 28)]
+        out += [("mask", "default", None, None, r) for r in (224, 28, 7)]
         return out
     out = [("i_gos", "paper", None, "paper", 28)]
     for r in (28, 224, 7):
