@@ -24,8 +24,8 @@ from torch import nn
 
 from .layers import preserved
 from .methods._common import prepare
-from .methods.i_gos import _noise_source, _Problem
-from .perturbation import l1, tv
+from .methods.i_gos import _noise_source, _Problem, _resolve_settings
+from .perturbation import l1, perturb, target_prob, tv
 
 __all__ = ["line_search_terms", "trial_steps"]
 
@@ -65,14 +65,10 @@ def line_search_terms(model: nn.Module, images: torch.Tensor, target=None, mask:
         per unit step at ``M = 1``) and ``score_gain`` (``grad p . relu(TG)``: the score's
         first-order decrease per unit step at ``M = 1``); and ``tg`` ``[N, r, r]``.
     """
-    from .methods.i_gos import PRESETS, _nearest
-
     images, target = prepare(model, images, target)
-    settings = PRESETS[preset]
-    d1, d2 = _nearest(settings["lambdas"], resolution if mask is None else mask.shape[-1])
-    lambda1 = d1 if lambda1 is None else lambda1
-    lambda2 = d2 if lambda2 is None else lambda2
-    noise = settings["noise"] if noise is None else noise
+    cfg = _resolve_settings(preset, resolution if mask is None else mask.shape[-1],
+                            dict(lambda1=lambda1, lambda2=lambda2, noise=noise))
+    lambda1, lambda2, noise = cfg["lambda1"], cfg["lambda2"], cfg["noise"]
     n, dev = images.shape[0], images.device
     if mask is None:
         mask = torch.ones(n, resolution, resolution, device=dev, dtype=images.dtype)
@@ -84,25 +80,25 @@ def line_search_terms(model: nn.Module, images: torch.Tensor, target=None, mask:
         tg, _ = problem.direction(mask, _noise_source(model, images, noise, n_steps, seed)(), n_steps)
         with torch.enable_grad():
             m = mask.clone().requires_grad_(True)
-            x = problem.base + problem.up(m) * problem.diff
-            p = torch.softmax(model(x).float(), 1)[rows, target]
+            p = target_prob(model, perturb(images, problem.base, problem.up(m)), target)
             (grad,) = torch.autograd.grad(p.sum(), m)
         p = p.detach().double()
-        f0 = p + problem.reg(mask, rows).double()
-        out = {k: torch.empty(n, len(steps), dtype=torch.float64) for k in
-               ("d_score", "d_score_linear", "d_l1", "d_tv", "d_objective", "margin", "moved")}
-        g2 = tg.flatten(1).double().pow(2).sum(1)
-        for t, a in enumerate(steps.tolist()):
-            trial = (mask - a * tg).clamp(0, 1)
-            f = problem.endpoint(trial, rows).double()
-            d = (trial - mask).flatten(1).double()
-            out["d_l1"][:, t] = (lambda1 * (l1(trial) - l1(mask))).double().cpu()
-            out["d_tv"][:, t] = (lambda2 * (tv(trial) - tv(mask))).double().cpu()
-            out["d_score"][:, t] = (f - f0).cpu() - out["d_l1"][:, t] - out["d_tv"][:, t]
-            out["d_score_linear"][:, t] = (grad.flatten(1).double() * d).sum(1).cpu()
-            out["d_objective"][:, t] = (f - f0).cpu()
-            out["margin"][:, t] = (f0 - armijo_c * a * g2 - f).cpu()
-            out["moved"][:, t] = (d != 0).double().mean(1).cpu()
+        f0 = (p + problem.reg(mask, rows).double())[:, None]                  # [N, 1]
+        # every trial step of every image in one batch of masks [T * N, r, r] (step-major)
+        t_count, a = len(steps), steps.to(dev, images.dtype).view(-1, 1, 1, 1)
+        trials = (mask[None] - a * tg[None]).clamp(0, 1).reshape(t_count * n, *mask.shape[1:])
+        idx = rows.repeat(t_count)
+        per_image = lambda v: v.double().view(t_count, n).T.cpu()           # noqa: E731  [T * N] -> [N, T]
+        f = per_image(problem.endpoint(trials, idx))
+        d = (trials - mask[idx]).flatten(1).double()
+        d_l1 = per_image(lambda1 * (l1(trials) - l1(mask)[idx]))
+        d_tv = per_image(lambda2 * (tv(trials) - tv(mask)[idx]))
+        g2 = tg.flatten(1).double().pow(2).sum(1).cpu()[:, None]
+        out = {"d_objective": f - f0.cpu(), "d_l1": d_l1, "d_tv": d_tv,
+               "d_score": f - f0.cpu() - d_l1 - d_tv,
+               "d_score_linear": per_image((grad.flatten(1).double()[idx] * d).sum(1)),
+               "margin": f0.cpu() - armijo_c * steps[None] * g2 - f,
+               "moved": per_image((d != 0).double().mean(1))}
     relu = tg.clamp(min=0).flatten(1).double()
     out.update(steps=steps, p=p.cpu(), grad_norm=grad.flatten(1).double().norm(dim=1).cpu(),
                tg_norm=tg.flatten(1).double().norm(dim=1).cpu(),

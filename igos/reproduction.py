@@ -317,10 +317,7 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
         l1, l2 = default_lambdas(resolution)
         lambdas, tv_beta = (opts.get("lambda1", l1), opts.get("lambda2", 0.0 if opts.get("tv") is False else l2)), 2
     else:
-        from .methods.i_gos import _nearest
-        from .methods.mask import MASK_LAMBDAS
-
-        l1, l2 = _nearest(MASK_LAMBDAS[opts.get("preset", "default")], resolution)
+        l1, l2 = _mask_lambdas(resolution, opts.get("preset", "default"))
         lambdas, tv_beta = (opts.get("lambda1", l1), opts.get("lambda2", l2)), opts.get("tv_beta", 3)
     with torch.no_grad():
         f = objective(model, x, 1 - saliency.to(x.dtype), row["target"], lambda1=lambdas[0], lambda2=lambdas[1],
