@@ -131,7 +131,11 @@ def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers,
 
     Args:
         model, images, target, baseline, score, batch_size, seed: as in :func:`igos.rsi_grad_cam`.
-        layers: layer names (or modules); ``"input"`` is the image in pixel space.
+        layers: layer names (or modules); ``"input"`` is the image in pixel space. A pair
+            ``(g_layer, a_layer)`` of names with outputs of one shape integrates the gradient at
+            ``g_layer`` against the activations of ``a_layer`` (for example a residual block's
+            output against its input: the skip connection's share); it is recorded under the key
+            ``"g_layer | a_layer"``.
         n_steps: step counts ``M``; each must divide the largest, which sets the grid.
 
     Returns:
@@ -143,10 +147,20 @@ def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers,
     top = steps[-1]
     if any(top % m for m in steps):
         raise ValueError(f"every n_steps must divide the largest ({top}), got {steps}")
-    names = [layer if isinstance(layer, str) else str(i) for i, layer in enumerate(layers)]
-    for layer in layers:
+    pairs = [tuple(layer) if isinstance(layer, (tuple, list)) else (layer, layer) for layer in layers]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError("a pair in layers must be (gradient layer, activation layer)")
+    names = [layer if isinstance(layer, str) else " | ".join(layer) if isinstance(layer, (tuple, list)) else str(i)
+             for i, layer in enumerate(layers)]
+    unique = []                                         # each hooked layer once, in order of appearance
+    for pair in pairs:
+        for layer in pair:
+            if not any(layer is u for u in unique):
+                unique.append(layer)
+    for layer in unique:
         if not (isinstance(layer, str) and layer == "input"):
             get_layer(model, layer)
+    where = lambda layer: next(k for k, u in enumerate(unique) if u is layer)  # noqa: E731
     base = make_baseline(baseline, images, seed=seed)
     n, p = images.shape[0], top + 1
     alphas = torch.arange(p, device=images.device, dtype=images.dtype) / top
@@ -161,12 +175,16 @@ def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers,
             x = (base[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]).requires_grad_(True)
             with contextlib.ExitStack() as stack:
                 stores = [None if (isinstance(l, str) and l == "input") else stack.enter_context(capture(model, l))
-                          for l in layers]
+                          for l in unique]
                 s = select_score(model(x), target[i], score)
             tensors = [x if st is None else st.activation for st in stores]
             grads = torch.autograd.grad(s.sum(), tensors)
             rec.scores[i, m] = s.detach()
-            for name, act, grad in zip(names, tensors, grads):
+            for name, (g_layer, a_layer) in zip(names, pairs):
+                act, grad = tensors[where(a_layer)], grads[where(g_layer)]
+                if act.shape != grad.shape:
+                    raise ValueError(f"{name}: the gradient layer's output {tuple(grad.shape[1:])} and the "
+                                     f"activation layer's {tuple(act.shape[1:])} differ in shape")
                 _accumulate(rec, carry, name, act.detach(), grad.detach(), i, m, top)
     return rec
 

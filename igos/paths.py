@@ -55,9 +55,11 @@ def straight_path(x: torch.Tensor, baseline: torch.Tensor) -> Path:
 def power_path(x: torch.Tensor, baseline: torch.Tensor) -> Path:
     """``gamma_i(a) = x'_i + (x_i - x'_i) a^(1 + |x_i - x'_i|)``: each coordinate by the same rule of its own gap.
 
-    Not straight unless all gaps ``|x_i - x'_i|`` are equal, yet symmetry-preserving: two
-    coordinates with equal input values and equal baseline values follow identical
-    trajectories. Monotone in every coordinate.
+    Curved as soon as two nonzero gaps differ in absolute value (a zero gap does not move,
+    and ``d`` and ``-d`` share a schedule), yet symmetry-preserving: two coordinates with
+    equal input values and equal baseline values follow identical trajectories. Monotone in
+    every coordinate; smooth on ``(0, 1]``, at 0 only ``C^k`` with ``k = floor(1 + |d_i|)``
+    unless ``|d_i|`` is an integer.
     """
     d = x - baseline
     p = 1 + d.abs()

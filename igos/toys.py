@@ -50,15 +50,18 @@ class QuadraticProbability(nn.Module):
         return torch.stack([q.log(), (1 - q).log()], dim=1)
 
 
-def two_basin(m: torch.Tensor, dip=(0.72, 0.8), depth: float = 0.3, width: float = 0.15) -> torch.Tensor:
+def two_basin(m: torch.Tensor, dip=(0.72, 0.8), depth: float = 0.3, width: float = 0.15,
+              weights=(1.0, 1.0)) -> torch.Tensor:
     """A non-convex score of 2-cell masks ``m`` ``[P, 2]`` -> ``[P]``.
 
-    ``1 - exp(-|m|^2)`` (the score grows as more of the image is kept, global minimum 0 at the
-    baseline ``m = 0``) minus a Gaussian dip of ``depth`` and ``width`` centred at ``dip``, which
-    makes a local minimum near the start ``m = (1, 1)``.
+    ``1 - exp(-sum_i w_i m_i^2)`` (the score grows as more of the image is kept, global minimum 0
+    at the baseline ``m = 0``; ``weights`` ``w`` say how much each cell carries) minus a Gaussian
+    dip of ``depth`` and ``width`` centred at ``dip``, which makes a local minimum near the start
+    ``m = (1, 1)``.
     """
     centre = torch.tensor(dip, dtype=m.dtype, device=m.device)
-    return 1 - torch.exp(-m.pow(2).sum(-1)) - depth * torch.exp(-(m - centre).pow(2).sum(-1) / (2 * width**2))
+    w = torch.tensor(weights, dtype=m.dtype, device=m.device)
+    return 1 - torch.exp(-(w * m.pow(2)).sum(-1)) - depth * torch.exp(-(m - centre).pow(2).sum(-1) / (2 * width**2))
 
 
 def gradient(f: Fn, m: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,18 @@ def test_rs_integrals_at_the_input_are_trapezoid_ig(tiny_model, tiny_images):
     assert torch.allclose(rec.rsi["input"][6].float(), ig, atol=1e-7)
 
 
+def test_rs_integrals_pairs_gradient_and_activation_layers(tiny_model, tiny_images):
+    model, x = tiny_model.double(), tiny_images.double()
+    rec = cam_family.rs_integrals(model, x, 2, layers=["features.4", ("features.4", "features.4"),
+                                                       ("features.4", "features.3")], n_steps=(4,))
+    assert torch.equal(rec.rsi["features.4"][4], rec.rsi["features.4 | features.4"][4])
+    # ReLU: where its input is negative the gradient reaching the output is still counted against the
+    # input's change, so the two sums differ
+    assert not torch.allclose(rec.rsi["features.4"][4], rec.rsi["features.4 | features.3"][4])
+    with pytest.raises(ValueError, match="differ in shape"):
+        cam_family.rs_integrals(model, x, 2, layers=[("features.4", "features.1")], n_steps=(2,))
+
+
 def test_rs_integrals_checks_step_counts(tiny_model, tiny_images):
     with pytest.raises(ValueError, match="divide"):
         cam_family.rs_integrals(tiny_model, tiny_images, layers=["features.4"], n_steps=(3, 4))

@@ -88,3 +88,18 @@ def test_chapters_named_in_the_package_exist():
     assert named, "no chapter references found: the pattern is wrong"
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert not missing, f"docstrings name chapters that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_check_cells_assert_in_fast_mode(chapter):
+    """A check cell asserts its claim in CI's fast mode too: no ``assert FAST or ...``, no assert under ``if not FAST``."""
+    import re
+
+    nb = nbformat.read(chapter, 4)
+    bad = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and checked(c)
+           and (re.search(r"assert\s+\(?\s*FAST\s+or\b", c.source) or re.search(r"if\s+not\s+FAST\s*:\s*\n?\s*assert", c.source))]
+    assert not bad, f"{chapter.name}: check cells {bad} assert nothing in fast mode"
+    silent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and checked(c) and "assert" not in c.source
+              and "NBVAL_CHECK_OUTPUT" not in c.source]
+    theory = 10 <= int(chapter.stem[:2]) < 40            # the theory part; the reproduction chapters print tables
+    assert not (silent and theory), f"{chapter.name}: check cells {silent} assert nothing"
