@@ -652,8 +652,14 @@ def main(argv: list[str] | None = None) -> int:
     from . import tables
 
     rows = read_results(args.results)
-    frame = tables.compare(rows, args.paper) if args.paper else tables.summarize(rows)
-    print(frame.to_string())
+    if args.paper:   # only the rows that feed that table (the ablations and Table 5's settings are not Table 1's)
+        from . import reproduction
+
+        frame = reproduction.compare(rows, args.paper)
+        print(frame.to_string())
+        print(f"({frame.attrs.get('ci', '')})")
+    else:
+        print(tables.summarize(rows).to_string())
     return 0
 
 

@@ -74,7 +74,7 @@ SCALES = {
 PAPER_SETTINGS = {"i_gos_iter": 15, "i_gos_steps": 20, "mask_iter": 500, "rise_masks": 4000, "metric_steps": 100}
 
 #: Registry name -> the paper's row name (Tables 1-3).
-NAMES = {**tables.PAPER_NAMES, "excitation_backprop": "Excitation BP"}
+NAMES = dict(tables.PAPER_NAMES)
 #: Methods of Tables 1-3 and 6 (labels in the config).
 MAIN = ("excitation_backprop", "mask", "grad_cam", "rise", "integrated_gradients", "i_gos")
 POINTING = ("gradient",) + MAIN

@@ -38,14 +38,14 @@ PAPER_NAMES = {
     "grad_cam": "Grad-CAM",
     "rise": "RISE",
     "integrated_gradients": "Integrated Gradients",
-    "excitation_bp": "Excitation BP",
+    "excitation_backprop": "Excitation BP",
     "gradient": "AM (gradient)",
 }
 #: Method label -> Table 4 variant (give your own with ``names=``).
 ABLATION_NAMES = {"i_gos": "I-GOS", "i_gos_no_tv": "no TV term", "i_gos_no_noise": "no noise",
                   "i_gos_fixed_step": "fixed step size"}
 #: Table 6 names of the methods without a resolution.
-POINTING_NAMES = {"gradient": "AM (gradient)", "excitation_bp": "Excitation BP (c-MWP)", "rise": "RISE"}
+POINTING_NAMES = {"gradient": "AM (gradient)", "excitation_backprop": "Excitation BP (c-MWP)", "rise": "RISE"}
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -275,3 +275,20 @@ def test_table5_gets_its_own_i_gos_row_when_the_defaults_move(monkeypatch):
             r["loss"] = 0.123
     t5 = R.compare(rows, 5, formatted=False)
     assert t5.loc[("total loss", "ours"), ("C", "I-GOS", "mean")] == pytest.approx(0.123)
+
+
+def test_table_command_lays_out_only_the_rows_of_that_table(tmp_path, capsys):
+    """``python -m igos table RESULTS --paper 1`` (the README's command) shows the Table 1 rows only."""
+    import json
+
+    config = R.paper_config(scale="cpu")
+    rows = synthetic_rows(config)
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ex.main(["table", str(path), "--paper", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Excitation BP" in out and "I-GOS" in out
+    for stray in ("excitation_backprop", "mask@", "i_gos@", "no TV", "no noise", "fixed step"):
+        assert stray not in out, stray
+    assert ex.main(["table", str(path), "--paper", "4"]) == 0
+    assert "no TV term" in capsys.readouterr().out
