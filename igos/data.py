@@ -154,6 +154,25 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
         >>> data.images.shape[1:], data.names[0]
         (torch.Size([3, 224, 224]), 'chelsea')
     """
+    entries = image_entries(source, n=n, seed=seed, labels=labels)
+    tensors, boxes = [], []
+    for e in entries:
+        x, geometry = resize_crop(read_image(e["path"]), size, resize)
+        tensors.append(x)
+        boxes.append(_map_box(e["box"], geometry, size) if e.get("box") else [float("nan")] * 4)
+    return ImageSet(images=torch.stack(tensors), names=[e["name"] for e in entries],
+                    labels=torch.tensor([e.get("label", -1) for e in entries], dtype=torch.long),
+                    boxes=torch.tensor(boxes, dtype=torch.float32), paths=[str(e["path"]) for e in entries],
+                    info=[e.get("info", {}) for e in entries])
+
+
+def image_entries(source, *, n: int | None = None, seed: int | None = None, labels: dict | None = None) -> list[dict]:
+    """The selected entries (``name``, ``path``, ``label``, ``box``, ``info``) of an image source, undecoded.
+
+    ``source``, ``n``, ``seed`` and ``labels`` as in :func:`load_images`, which decodes these
+    entries; the experiment runner reads them one at a time. With ``seed`` the ``n`` images are a
+    seeded random sample of the whole source (in the source's order), else its first ``n``.
+    """
     if isinstance(source, str) and source == "embedded":
         entries = _embedded_entries()
     elif isinstance(source, str) and source == IMAGENET_SAMPLES:
@@ -168,15 +187,7 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
             entries = [entries[i] for i in sorted(order[:n])]
         else:
             entries = entries[:n]
-    tensors, boxes = [], []
-    for e in entries:
-        x, geometry = resize_crop(read_image(e["path"]), size, resize)
-        tensors.append(x)
-        boxes.append(_map_box(e["box"], geometry, size) if e.get("box") else [float("nan")] * 4)
-    return ImageSet(images=torch.stack(tensors), names=[e["name"] for e in entries],
-                    labels=torch.tensor([e.get("label", -1) for e in entries], dtype=torch.long),
-                    boxes=torch.tensor(boxes, dtype=torch.float32), paths=[str(e["path"]) for e in entries],
-                    info=[e.get("info", {}) for e in entries])
+    return entries
 
 
 #: ``load_images`` source name of the 20 ImageNet validation samples shipped by ``foolbox``.

@@ -8,14 +8,14 @@ Run it from the shell::
 or from Python with :func:`run`. A config (YAML or JSON) looks like::
 
     model: efficientnet_lite0        # a name of igos.MODELS
-    images: embedded                 # or a folder / file (relative to the config file)
+    images: embedded                 # imagenet-samples, or a folder / file (relative to the config file)
     n_images: 50                     # null: all; the first n in sorted order ...
     image_size: 224                  # centre crop (after resizing the shorter side to 256/224 of it)
     image_seed: null                 # ... or a random subset drawn with this seed
     seed: 0                          # passed to every method that takes `seed`
     device: auto                     # not part of the config hash
-    target: label                    # "label": the true class (the prediction when it is unknown or
-                                     # outside the model's classes), "predicted", or an int
+    target: label                    # "label": the true class (the prediction when it is unknown; a
+                                     # label outside the model's classes raises), "predicted", or an int
     resolutions: [224, 112, 28, 14]  # for methods that take `resolution` (i_gos, mask, ...)
     methods:                         # a list of names / specs, or {name: options}
       - gradient
@@ -160,7 +160,8 @@ def normalize_config(raw: dict, *, base_dir: str | os.PathLike | None = None,
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     images = str(raw.get("images", "embedded"))
     images_path = raw.get("images_path") or (
-        images if images == "embedded" or Path(images).is_absolute() else str((base / images).resolve()))
+        images if images in ("embedded", "imagenet-samples") or Path(images).is_absolute()
+        else str((base / images).resolve()))
     if raw.get("results") is not None:
         results = Path(raw["results"])
         results = results if results.is_absolute() else base / results
@@ -272,17 +273,7 @@ class ImageSource:
         from . import data
 
         self._data = data
-        if source == "embedded":
-            entries = data._embedded_entries()
-        else:
-            entries = data._folder_entries(Path(source), None)
-        if n is not None:
-            if seed is not None:
-                order = torch.randperm(len(entries), generator=torch.Generator().manual_seed(seed)).tolist()
-                entries = [entries[i] for i in sorted(order[:n])]
-            else:
-                entries = entries[:n]
-        self.entries = entries
+        self.entries = data.image_entries(source, n=n, seed=seed)
         # Shorter side 256 for a 224 crop, and the same ratio for other sizes.
         self.size, self.resize = size, resize if resize is not None else round(size * 256 / 224)
 
@@ -598,9 +589,13 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
                     predicted = int(predict(model, x)[0])
                     if isinstance(cfg["target"], int):
                         target, why = cfg["target"], "config"
-                    elif cfg["target"] == "label" and 0 <= true_label < num_classes_of(model, x):
+                    elif cfg["target"] == "label" and true_label >= 0:
+                        if true_label >= num_classes_of(model, x):
+                            raise ValueError(f"image {name!r} has the label {true_label}, outside the "
+                                             f"{num_classes_of(model, x)} classes of {cfg['model']!r}: check the "
+                                             "labels, or set target: predicted to explain the prediction")
                         target, why = true_label, "label"
-                    else:
+                    else:   # target "predicted", or an unlabelled image (label -1)
                         target, why = predicted, "predicted"
                     current = (index, x, name, true_label, box, predicted, target, why)
                 _, x, name, true_label, box, predicted, target, why = current

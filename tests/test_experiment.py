@@ -30,6 +30,7 @@ CONFIG = {
     "image_size": 64,
     "seed": 3,
     "device": "cpu",
+    "target": "predicted",      # tiny_cnn has 10 classes: the photos' ImageNet labels are outside them
     "methods": ["gradient", {"name": "helpers_experiment:coarse_gradient", "label": "coarse",
                              "resolutions": [4, 8]}],
     "metrics": {"n_steps": 8, "batch_size": 16},
@@ -92,7 +93,7 @@ def test_rows_fields_and_order(reference):
     assert all(r["iterations"] == 3 and r["loss"] == pytest.approx(1 / 3) for r in coarse)  # via callback
     assert all(0 <= r["deletion"] <= 1 and 0 <= r["insertion"] <= 1 for r in rows)
     assert all(isinstance(r["pointing_hit"], bool) for r in rows)       # the embedded photos have boxes
-    # tiny_cnn has 10 classes: the ImageNet labels are outside them, so the prediction is explained.
+    # target: predicted (tiny_cnn has 10 classes), so the prediction is explained.
     assert all(r["target_source"] == "predicted" and r["target"] == r["predicted"] for r in rows)
 
 
@@ -118,6 +119,22 @@ def test_image_source_matches_load_images():
             x, name, label, box = source.load(i)
             assert torch.equal(x, data.images[i]) and name == data.names[i] and label == int(data.labels[i])
             assert torch.allclose(box, data.boxes[i], equal_nan=True)
+
+
+def test_image_source_reads_the_imagenet_samples(imagenet_samples):
+    """The runner reads load_images("imagenet-samples") too (the reproduction reports its tables on them)."""
+    data = igos.load_images("imagenet-samples", size=64, resize=73, n=4, seed=0)
+    source = ex.ImageSource("imagenet-samples", 4, 0, 64)
+    assert [source.load(i)[1] for i in range(4)] == data.names
+    assert torch.equal(source.load(2)[0], data.images[2]) and source.load(2)[2] == int(data.labels[2])
+    cfg = ex.normalize_config({"images": "imagenet-samples", "methods": [{"name": "grad_cam"}]})
+    assert cfg["images_path"] == "imagenet-samples"
+
+
+def test_a_label_outside_the_models_classes_raises(tmp_path):
+    config = dict(CONFIG, n_images=1, target="label", methods=["gradient"], results=str(tmp_path / "r.jsonl"))
+    with pytest.raises(ValueError, match="outside the 10 classes"):
+        ex.run(config, progress=False)
 
 
 def test_rerun_skips_finished_rows(reference, tmp_path):

@@ -190,6 +190,7 @@ def test_end_to_end_with_a_tiny_model(tmp_path):
     config = R.paper_config(scale="fast", model="tiny_cnn", n_images=1, resolutions=[7], results=tmp_path / "r.jsonl",
                             device="cpu", i_gos_iter=1, i_gos_steps=2, mask_iter=2, rise_masks=4, ig_steps=2,
                             metric_steps=4)
+    config["target"] = "predicted"          # tiny_cnn has 10 classes, the photos ImageNet labels
     path = ex.run(config, progress=False)
     rows = ex.read_results(path)
     assert len(rows) == 5 + 10
