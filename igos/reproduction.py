@@ -105,7 +105,9 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     Args:
         fast: CI sizes (scale ``"fast"``).
         model: a name of :data:`igos.MODELS`.
-        images: ``"embedded"`` or an ImageNet-val style folder.
+        images: ``"embedded"``, ``"imagenet-samples"`` or an ImageNet-val style folder. From a
+            folder the ``n_images`` images are a random sample (``image_seed`` 0) of the whole
+            folder, not its first classes; the two built-in sets keep their order.
         n_images: images to use (default: the scale's, 2 or 7; ``None`` keeps it).
         resolutions: mask resolutions of I-GOS and Mask (default: the scale's).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; it picks the scale when ``scale`` is
@@ -163,6 +165,8 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
                         "resolutions": [TABLE5_RESOLUTION]})
     config = {
         "model": model, "images": str(images), "n_images": s["n_images"], "image_size": 224, "seed": 0,
+        # a folder (ImageNet val) is sampled at random over all its classes; the built-in sets keep their order
+        "image_seed": None if str(images) in ("embedded", "imagenet-samples") else 0,
         "device": device if isinstance(device, str) else str(device), "target": "label", "resolutions": res,
         "methods": methods,
         "metrics": {"n_steps": s["metric_steps"], "baseline": "blur", "batch_size": s["metric_batch"],

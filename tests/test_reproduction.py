@@ -67,6 +67,9 @@ def test_full_configs():
     assert len(ex.plan(ex.normalize_config(cpu), 7)) == 7 * (5 + 2 * 5 + 3 * 2 + 2 + 3)
     table = R.describe(cpu)
     assert table.loc["rise", "resolutions"] == "native" and table.loc["mask@B", "tables"] == "5"
+    # a folder is sampled over all its classes (seeded), the built-in sets keep their order
+    assert cpu["image_seed"] is None and R.paper_config(scale="cpu", images="imagenet-samples")["image_seed"] is None
+    assert R.paper_config(scale="paper", images="/data/imagenet/val")["image_seed"] == 0
 
 
 def test_config_options_and_errors():
