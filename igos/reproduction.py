@@ -579,6 +579,73 @@ def orderings(results, table: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns, dtype=object).set_index("claim")
 
 
+def paired_orderings(results, table: int, *, alpha: float = 0.05, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """The ordering claims of Table ``table`` (1, 2 or 4) judged per image, beside the paper's verdict.
+
+    Each claim compares I-GOS with other methods (Tables 1, 2: every other method with a map at
+    that resolution; Table 4: the ablated variant) on the same photos, with
+    :func:`igos.tables.paired`: per comparison the wins of the claimed side, the exact sign test,
+    the Wilcoxon signed-rank test and a bootstrap interval of the mean difference. A claim
+    *holds* when it holds against every competitor with Wilcoxon ``p < alpha`` and an interval
+    on the claimed side of 0; it is *contradicted* when that is so for the opposite side against
+    some competitor; else the data do not decide (*not significant*). The row shows the
+    competitor that comes closest (largest p).
+    """
+    if table not in (1, 2, 4):
+        raise ValueError(f"paired orderings are defined for Tables 1, 2 and 4, got {table!r}")
+    frame = table_rows(results, table)
+    paper = orderings(results, table)
+    names = {**NAMES, **tables.ABLATION_NAMES}
+    comparisons = []                 # (claim, [(competitor label, value, res, lower_is_claimed)])
+    igos_res = sorted(set(frame.loc[frame["method"] == "i_gos", "res"]), reverse=True)
+    for r in igos_res:
+        if table in (1, 2):
+            rivals = [m for m in MAIN if m != "i_gos" and ((frame["method"] == m) & (frame["res"] == r)).any()]
+            comparisons.append((f"I-GOS has the lowest deletion at {r}x{r}", [(m, "deletion", r, True) for m in rivals]))
+            comparisons.append((f"I-GOS has the highest insertion at {r}x{r}", [(m, "insertion", r, False) for m in rivals]))
+        else:
+            for label, claim_d, claim_i in (("i_gos_no_tv", None, "without TV, insertion drops"),
+                                            ("i_gos_no_noise", "without noise, deletion rises", "without noise, insertion drops"),
+                                            ("i_gos_fixed_step", "with a fixed step, deletion rises",
+                                             "with a fixed step, insertion drops")):
+                if not ((frame["method"] == label) & (frame["res"] == r)).any():
+                    continue
+                if claim_d:
+                    comparisons.append((f"{r}x{r}: {claim_d}", [(label, "deletion", r, True)]))
+                comparisons.append((f"{r}x{r}: {claim_i}", [(label, "insertion", r, False)]))
+    rows = []
+    for claim, rivals in comparisons:
+        row = {"claim": claim}
+        for col in paper.columns:
+            row[col] = paper.loc[claim, col] if claim in paper.index else None
+        stats = []
+        for label, value, r, lower in rivals:
+            st = tables.paired(frame, "i_gos", label, value, res=r, n_boot=n_boot, seed=seed)
+            good = st["a_lower"] if lower else st["b_lower"]       # photos on which I-GOS is on the claimed side
+            sign = -1 if lower else 1                              # the claimed sign of mean(I-GOS - rival)
+            side = "claimed" if sign * st["lo"] > 0 and sign * st["hi"] > 0 else \
+                "opposite" if sign * st["lo"] < 0 and sign * st["hi"] < 0 else "both"
+            stats.append((label, st, good, side))
+        if not stats:
+            continue
+        label, st, good, side = max(stats, key=lambda t: (t[1]["p_wilcoxon"], -t[2]))
+        if all(x[3] == "claimed" and x[1]["p_wilcoxon"] < alpha for x in stats):
+            verdict = "holds"
+        elif any(x[3] == "opposite" and x[1]["p_wilcoxon"] < alpha for x in stats):
+            verdict = "contradicted"
+        else:
+            verdict = "not significant"
+        row.update({"closest": names.get(label, label), "wins": f"{good}/{st['n']}", "p sign": st["p_sign"],
+                    "p Wilcoxon": st["p_wilcoxon"],
+                    "mean diff [95% CI]": f"{st['mean_diff']:+.3f} [{st['lo']:+.3f}, {st['hi']:+.3f}]",
+                    "paired verdict": verdict})
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame()
+    out.attrs["rule"] = (f"per image, I-GOS minus the competitor; holds: Wilcoxon p < {alpha} and the {n_boot}-resample "
+                         f"bootstrap interval (seed {seed}) on the claimed side against every competitor")
+    return out
+
+
 def print_orderings(frame: pd.DataFrame) -> None:
     """Print :func:`orderings` as aligned text (``True``/``False``/``n/a``), for check cells."""
     show = frame.map(lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(bool(v)))

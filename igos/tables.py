@@ -153,6 +153,89 @@ def summarize(results, by: Sequence[str] = ("method", "res"),
     return summary
 
 
+# ----------------------------------------------------------------------------- paired statistics
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: P(a split at least this uneven) under a fair coin, ties dropped."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = sum(math.comb(n, j) for j in range(k + 1)) / 2.0 ** n
+    return min(1.0, 2 * tail)
+
+
+def wilcoxon_signed_rank(d: np.ndarray) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test of the differences ``d`` (zeros dropped).
+
+    Average ranks for tied ``|d|``. Exact (the distribution of the positive rank sum over all
+    ``2^n`` sign patterns, by dynamic programming on doubled ranks) for ``n <= 60``, else the
+    normal approximation with the tie correction of the variance.
+    """
+    d = np.asarray(d, dtype=float)
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return 1.0
+    ranks = pd.Series(np.abs(d)).rank(method="average").to_numpy()
+    t_plus = ranks[d > 0].sum()
+    mean = n * (n + 1) / 4
+    if n <= 60:
+        r2 = np.rint(2 * ranks).astype(int)              # average ranks are multiples of 1/2
+        counts = np.zeros(r2.sum() + 1)
+        counts[0] = 1.0
+        for r in r2:                                     # each rank enters T+ or not, with probability 1/2
+            shifted = np.zeros_like(counts)
+            shifted[r:] = counts[:-r]
+            counts = counts + shifted
+        probs = counts / counts.sum()
+        t2 = int(round(2 * t_plus))
+        dev = abs(t2 - 2 * mean)
+        values = np.arange(len(probs))
+        return float(min(1.0, probs[np.abs(values - 2 * mean) >= dev - 1e-9].sum()))
+    _, tie_counts = np.unique(np.abs(d), return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24 - (tie_counts ** 3 - tie_counts).sum() / 48
+    z = (t_plus - mean) / math.sqrt(var)
+    return float(math.erfc(abs(z) / math.sqrt(2)))
+
+
+def paired(results, a: str, b: str, value: str = "deletion", *, res: int | None = None, level: float = 0.95,
+           n_boot: int = 10000, seed: int = 0) -> dict:
+    """Per-image paired comparison of method label ``a`` against ``b`` on ``value``.
+
+    The rows of both methods (at resolution ``res`` when given, compared by the column ``res``
+    of :func:`results_frame`) are matched by ``image_index``; ``d = a - b`` per image.
+
+    Returns ``{"n", "mean_diff", "lo", "hi", "a_lower", "b_lower", "ties", "p_sign",
+    "p_wilcoxon"}``: the number of images both have, the mean of ``d`` with its percentile
+    bootstrap interval (``n_boot`` resamples, ``numpy.random.default_rng(seed)``), how often
+    each is lower, and the two-sided p-values of the exact sign test and of the Wilcoxon
+    signed-rank test (:func:`wilcoxon_signed_rank`).
+    """
+    frame = results_frame(results)
+    if value not in frame:
+        raise ValueError(f"no column {value!r} in the results")
+
+    def side(label):
+        rows = frame[frame["method"] == label]
+        if res is not None:
+            rows = rows[rows["res"] == res]
+        if rows.empty:
+            raise ValueError(f"no rows of method {label!r}" + (f" at resolution {res}" if res is not None else ""))
+        return rows.groupby("image_index")[value].mean()
+
+    both = pd.concat([side(a).rename("a"), side(b).rename("b")], axis=1).dropna()
+    d = (both["a"] - both["b"]).to_numpy(dtype=float)
+    n = len(d)
+    out = {"n": n, "mean_diff": float(d.mean()) if n else math.nan, "lo": math.nan, "hi": math.nan,
+           "a_lower": int((d < 0).sum()), "b_lower": int((d > 0).sum()), "ties": int((d == 0).sum()),
+           "p_sign": sign_test(int((d < 0).sum()), int((d > 0).sum())), "p_wilcoxon": wilcoxon_signed_rank(d)}
+    if n >= 2:
+        rng = np.random.default_rng(seed)
+        means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+        out["lo"], out["hi"] = (float(v) for v in np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+    return out
+
+
 def _ci_text(ci: str, level: float, n_boot: int, seed: int) -> str:
     if ci == "t":
         return f"mean [{level:.0%} Student-t interval]"

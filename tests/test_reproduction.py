@@ -296,3 +296,25 @@ def test_table_command_lays_out_only_the_rows_of_that_table(tmp_path, capsys):
         assert stray not in out, stray
     assert ex.main(["table", str(path), "--paper", "4"]) == 0
     assert "no TV term" in capsys.readouterr().out
+
+
+def test_paired_orderings_judge_each_claim_per_image():
+    config = R.paper_config(scale="cpu")
+    rows = synthetic_rows(config, n_images=8)
+    p1 = R.paired_orderings(rows, 1)
+    assert {"paper T1 (VGG19)", "ours", "wins", "p sign", "p Wilcoxon", "paired verdict"} <= set(p1.columns)
+    assert "I-GOS has the lowest deletion at 28x28" in p1.index
+    assert set(p1["paired verdict"]) <= {"holds", "contradicted", "not significant"}
+    # with every image on the claimed side against every rival the verdict is "holds"
+    frame = pd.DataFrame(rows)
+    better = frame.copy()
+    better.loc[better["method"] == "i_gos", "deletion"] = -1.0
+    row = R.paired_orderings(better, 1).loc["I-GOS has the lowest deletion at 28x28"]
+    assert row["paired verdict"] == "holds" and row["wins"] == "8/8"
+    worse = frame.copy()
+    worse.loc[worse["method"] == "i_gos", "deletion"] = 2.0
+    assert R.paired_orderings(worse, 1).loc["I-GOS has the lowest deletion at 28x28", "paired verdict"] == "contradicted"
+    p4 = R.paired_orderings(rows, 4)
+    assert "28x28: with a fixed step, deletion rises" in p4.index
+    with pytest.raises(ValueError, match="Tables 1, 2 and 4"):
+        R.paired_orderings(rows, 5)

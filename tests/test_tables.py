@@ -116,3 +116,46 @@ def test_results_frame_from_a_file(tmp_path):
     assert isinstance(frame, pd.DataFrame) and len(frame) == 9 and set(frame["res"]) == {224, 28, 7}
     with pytest.raises(ValueError, match="no results"):
         tables.results_frame([])
+
+
+# ----------------------------------------------------------------------------- paired statistics
+def test_sign_and_wilcoxon_against_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for n, shift in ((7, 0.0), (12, 0.5), (25, -0.3), (80, 0.2)):
+        d = rng.normal(shift, 1.0, n)
+        d[3] = 0.0                                            # a zero is dropped by both
+        ref = scipy_stats.wilcoxon(d, zero_method="wilcox", method="exact" if n <= 60 else "approx",
+                                   correction=False).pvalue
+        assert tables.wilcoxon_signed_rank(d) == pytest.approx(ref, rel=1e-6, abs=1e-12), n
+    d = np.array([1.0, 1.0, -2.0, 3.0, 3.0, -3.0, 4.0, 5.0, -0.1, 0.1])   # tied |d|: average ranks (scipy's
+    # exact test does not handle ties, so the reference is the enumeration of all sign patterns)
+    assert tables.wilcoxon_signed_rank(d) == pytest.approx(_wilcoxon_brute(d), rel=1e-12)
+    for wins, losses in ((9, 1), (5, 5), (0, 6), (12, 30)):
+        assert tables.sign_test(wins, losses) == pytest.approx(
+            scipy_stats.binomtest(wins, wins + losses).pvalue, rel=1e-9)
+
+
+def _wilcoxon_brute(d):
+    """Exact two-sided p of the signed-rank test by enumerating all 2^n sign patterns."""
+    import itertools
+
+    d = d[d != 0]
+    ranks = pd.Series(np.abs(d)).rank().to_numpy()
+    t = ranks[d > 0].sum()
+    mean = ranks.sum() / 2
+    sums = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product((0, 1), repeat=len(d))]
+    return float(np.mean([abs(v - mean) >= abs(t - mean) - 1e-9 for v in sums]))
+
+
+def test_paired_matches_images_and_counts_wins():
+    rows = [{"method": m, "image_index": i, "resolution": 28, "map_size": [28, 28], "deletion": v}
+            for i in range(6) for m, v in (("a", 0.1 * i), ("b", 0.1 * i + (0.05 if i != 2 else -0.01)))]
+    rows.append({"method": "b", "image_index": 9, "resolution": 28, "map_size": [28, 28], "deletion": 0.0})   # unpaired
+    out = tables.paired(rows, "a", "b", "deletion", res=28, n_boot=2000)
+    assert out["n"] == 6 and out["a_lower"] == 5 and out["b_lower"] == 1 and out["ties"] == 0
+    assert out["mean_diff"] == pytest.approx((-0.05 * 5 + 0.01) / 6)
+    assert out["lo"] <= out["mean_diff"] <= out["hi"] < 0
+    assert out["p_sign"] == pytest.approx(tables.sign_test(5, 1))
+    with pytest.raises(ValueError, match="no rows of method 'c'"):
+        tables.paired(rows, "a", "c")
