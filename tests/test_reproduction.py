@@ -60,6 +60,8 @@ def test_full_configs():
         assert "i_gos@B" not in labels(c)      # the main I-GOS row at 28 has the default (0.1, 2)
         assert default_lambdas(28) == R.TABLE5_LAMBDAS["B"]
         assert "resolutions" not in spec(c, "rise") and "resolutions" not in spec(c, "integrated_gradients")
+        assert spec(c, "integrated_gradients")["options"]["baseline"] == "grey"     # as in the figures
+        assert R.settings_table(c).loc["ig_baseline", "this run"].startswith("grey")
     assert R.settings_of(paper)["i_gos_iter"] == 15 and R.settings_of(paper)["i_gos_steps"] == 20
     assert R.settings_of(paper)["mask_iter"] == 500 and R.settings_of(paper)["rise_masks"] == 4000
     assert R.settings_of(cpu)["i_gos_iter"] < 15 and cpu["results"] != paper["results"]
