@@ -40,6 +40,7 @@ test-browser: book-fast
 FAST_HTML := _build/fast/_build/html
 book-fast: $(STAMP)
 	rm -rf _build/fast
+	IGOS_FAST=1 $(PY) -m igos paper --fast
 	IGOS_FAST=1 $(VENV)/bin/jupyter-book build . -W --keep-going --path-output _build/fast
 
 test-unit: $(STAMP)
@@ -50,6 +51,7 @@ book: $(STAMP)
 	@h=$$(cat igos/*.py igos/*/*.py | sha1sum | cut -c1-16); \
 	 if [ "$$(cat _build/.igos-hash 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
 	 mkdir -p _build; echo $$h > _build/.igos-hash
+	$(PY) -m igos paper        # the long shared experiment first, resumable, with its progress bar here
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 	@echo "Open _build/html/index.html"
 

@@ -620,7 +620,7 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m igos run CONFIG [--results PATH] [--fresh] [--device DEV] [--no-progress]``."""
+    """``python -m igos run CONFIG [...]``, ``python -m igos paper [--fast]``, ``python -m igos table RESULTS [--paper N]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m igos", description="igos experiment runner")
@@ -631,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--fresh", action="store_true", help="delete earlier results at that path first")
     p_run.add_argument("--device", help="override the config's device (auto, cpu, cuda, ...)")
     p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_pap = sub.add_parser("paper", help="run (or resume) the reproduction chapters' shared experiment, with progress")
+    p_pap.add_argument("--fast", action="store_true", help="CI sizes (what IGOS_FAST=1 gives the chapters)")
+    p_pap.add_argument("--model", default="efficientnet_lite0")
+    p_pap.add_argument("--images", default="embedded")
+    p_pap.add_argument("--device", default="auto")
+    p_pap.add_argument("--dry-run", action="store_true", help="print the results path only")
     p_tab = sub.add_parser("table", help="summarise a results file (mean and 95%% interval)")
     p_tab.add_argument("results", help="results JSONL file")
     p_tab.add_argument("--paper", type=int, choices=range(1, 7), help="lay it out as the paper's Table N")
@@ -643,6 +649,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.exit(2, f"error: {err}\n")
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"results: {path}")
+        return 0
+    if args.command == "paper":
+        from . import reproduction
+
+        config = reproduction.chapter_config(args.fast, model=args.model, images=args.images, device=args.device)
+        if args.dry_run:
+            print(config["results"])
+            return 0
+        print(f"the shared experiment of the reproduction chapters -> {config['results']}", flush=True)
+        run(config, progress=True)
         return 0
     from . import tables
 

@@ -181,6 +181,22 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     return config
 
 
+#: The sizes of the shared experiment of chapters 00 and 40-45 (their parameters cells use the same).
+CHAPTER_N_IMAGES = {True: 2, False: 5}
+CHAPTER_RESOLUTIONS = {True: [28], False: list(PAPER_RESOLUTIONS)}
+
+
+def chapter_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
+                   device="auto") -> dict:
+    """The config the reproduction chapters run by default (``python -m igos paper`` runs it first in ``make book``).
+
+    :func:`paper_config` with the chapters' default photo count and resolutions, so that the
+    results file is the one the chapters read.
+    """
+    return paper_config(fast, model=model, images=images, n_images=CHAPTER_N_IMAGES[bool(fast)],
+                        resolutions=CHAPTER_RESOLUTIONS[bool(fast)], device=device)
+
+
 def settings_of(config: dict) -> dict:
     """The sizes of a :func:`paper_config` config, read back from its methods and metrics."""
     specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}

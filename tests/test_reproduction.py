@@ -320,3 +320,11 @@ def test_paired_orderings_judge_each_claim_per_image():
     assert "28x28: with a fixed step, deletion rises" in p4.index
     with pytest.raises(ValueError, match="Tables 1, 2 and 4"):
         R.paired_orderings(rows, 5)
+
+
+def test_paper_command_runs_the_chapters_experiment(capsys):
+    """``python -m igos paper`` (run by make book first) writes the results file the chapters read."""
+    for fast in (True, False):
+        assert ex.main(["paper", "--dry-run"] + (["--fast"] if fast else [])) == 0
+        chapters = R.paper_config(fast, n_images=2 if fast else 5, resolutions=[28] if fast else [224, 112, 28, 14, 7])
+        assert capsys.readouterr().out.strip() == chapters["results"]
