@@ -130,6 +130,8 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {', '.join(SCALES[scale])}")
     s = {**SCALES[scale], **overrides}
+    if scale == "paper" and "rise_masks" not in overrides and str(model).startswith("vgg"):
+        s["rise_masks"] = 8000      # the RISE protocol: 8000 masks for VGG, 4000 for ResNet50
     if n_images is not None:
         s["n_images"] = n_images
     if resolutions is not None:
@@ -262,8 +264,8 @@ def settings_table(config: dict) -> pd.DataFrame:
     s = settings_of(config)
     paper = {"model": "VGG19 (Table 1), ResNet50 (Tables 2, 3)", "images": "ImageNet val", "n_images": 5000,
              "resolutions": list(PAPER_RESOLUTIONS), "i_gos_iter": "at most 15", "i_gos_steps": 20,
-             "mask_iter": "at most 500", "rise_masks": "4000 (RISE paper, ResNet50)", "ig_steps": "not stated",
-             "metric_steps": "not stated"}
+             "mask_iter": "at most 500", "rise_masks": "8000 for VGG, 4000 for ResNet50 (the RISE protocol)",
+             "ig_steps": "not stated", "metric_steps": "not stated"}
     ours = {"model": config["model"], "images": config["images"], **s}
     from .methods.i_gos import PRESETS, default_lambdas
 

@@ -72,6 +72,9 @@ def test_full_configs():
     # a folder is sampled over all its classes (seeded), the built-in sets keep their order
     assert cpu["image_seed"] is None and R.paper_config(scale="cpu", images="imagenet-samples")["image_seed"] is None
     assert R.paper_config(scale="paper", images="/data/imagenet/val")["image_seed"] == 0
+    # RISE: 8000 masks for VGG, 4000 for ResNet50 at paper scale (the RISE protocol)
+    assert spec(R.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
+    assert spec(R.paper_config(scale="paper", model="resnet50"), "rise")["options"]["n_masks"] == 4000
 
 
 def test_config_options_and_errors():
