@@ -296,6 +296,7 @@ def test_table_command_lays_out_only_the_rows_of_that_table(tmp_path, capsys):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert ex.main(["table", str(path), "--paper", "1"]) == 0
     out = capsys.readouterr().out
+    assert R.compare(path, 1).to_string() in out          # exactly what chapter 41 computes (t1 = repro.compare(results, 1))
     assert "Excitation BP" in out and "I-GOS" in out
     for stray in ("excitation_backprop", "mask@", "i_gos@", "no TV", "no noise", "fixed step"):
         assert stray not in out, stray
