@@ -141,7 +141,10 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
             one image file. A folder is read ImageNet-val style: class sub-folders
             (named by class index, ImageNet class name, or WNID when all 1000 are
             present), or flat image files plus ``labels.txt``/``labels.csv``
-            (``filename label`` per line; label an index or a class name). Files
+            (``filename label`` per line; label an index or a class name), or the flat
+            ``ILSVRC2012_val_<n>.JPEG`` files with the ILSVRC2012 devkit's
+            ``ILSVRC2012_validation_ground_truth.txt`` and ``meta.mat`` in the folder, in its
+            ``ILSVRC2012_devkit_t12/data`` or in that folder beside it (needs scipy). Files
             with other suffixes are ignored; an image file that cannot be decoded
             raises an error naming it.
         size, resize: centre-crop side and shorter-side resize.
@@ -279,6 +282,9 @@ def _folder_entries(root: Path, labels: dict | None) -> list[dict]:
                     if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
                         files.append(f)
                         folder_labels[f] = idx
+        devkit = _devkit_files(root)
+        if devkit is not None:
+            folder_labels.update(_read_devkit_labels(files, *devkit))
         label_file = next((root / name for name in LABEL_FILES if (root / name).is_file()), None)
         if label_file is not None:
             folder_labels.update(_read_label_file(label_file, root))
@@ -291,6 +297,50 @@ def _folder_entries(root: Path, labels: dict | None) -> list[dict]:
             label = labels.get(f.name, labels.get(f.stem, label))
         entries.append({"name": f.stem, "path": f, "label": int(label)})
     return entries
+
+
+#: The ILSVRC2012 devkit's validation labels and class table, looked up in a flat val folder, its
+#: ``ILSVRC2012_devkit_t12/data`` subfolder, or that subfolder beside it.
+DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+
+
+def _devkit_files(root: Path) -> tuple[Path, Path] | None:
+    for folder in (root, root / "ILSVRC2012_devkit_t12" / "data", root.parent / "ILSVRC2012_devkit_t12" / "data"):
+        truth, meta = folder / DEVKIT_GROUND_TRUTH, folder / "meta.mat"
+        if truth.is_file():
+            if not meta.is_file():
+                raise FileNotFoundError(f"{truth} gives ILSVRC2012 ids, which need the devkit's meta.mat beside it "
+                                        f"to become class indices; {meta} is missing")
+            return truth, meta
+    return None
+
+
+def _read_devkit_labels(files: Sequence[Path], truth: Path, meta: Path) -> dict:
+    """``{file: class index}`` for the ``ILSVRC2012_val_<n>`` files among ``files``, from the devkit.
+
+    Line ``n`` of the ground truth is an ILSVRC2012 id; ``meta.mat`` maps ids to WordNet ids; the
+    class index is the WordNet id's rank among the 1000 sorted ones (torchvision's order).
+    """
+    try:
+        from scipy.io import loadmat
+    except ImportError as err:   # pragma: no cover - scipy ships with the test extra
+        raise ImportError(f"reading {meta} needs scipy: pip install scipy") from err
+    synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
+    leaves = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    if len(leaves) != 1000:
+        raise ValueError(f"{meta}: expected the 1000 leaf synsets of ILSVRC2012, found {len(leaves)}")
+    index = {wnid: i for i, wnid in enumerate(sorted(leaves.values()))}
+    ids = [int(v) for v in truth.read_text().split()]
+    out = {}
+    for f in files:
+        match = re.fullmatch(r"ILSVRC2012_val_(\d{8})", f.stem)
+        if match is None:
+            continue
+        n = int(match.group(1))
+        if not 1 <= n <= len(ids) or ids[n - 1] not in leaves:
+            raise ValueError(f"{truth}: no ILSVRC2012 class id for {f.name}")
+        out[f] = index[leaves[ids[n - 1]]]
+    return out
 
 
 def _read_label_file(path: Path, root: Path) -> dict:

@@ -113,3 +113,28 @@ def test_imagenet_samples_from_the_foolbox_wheel(imagenet_samples):
         assert Path(path).parent == folder and Path(path).name == f"{name}_{label}.jpg"
     assert imagenet_samples.labels[:3].tolist() == [243, 559, 438]
     assert torch.isnan(imagenet_samples.boxes).all()                 # no boxes: no pointing game on them
+
+
+def test_flat_val_folder_with_the_ilsvrc2012_devkit(tmp_path):
+    """ILSVRC2012_val_<n>.JPEG files labelled by the devkit's ground truth and meta.mat (torchvision's class order)."""
+    scipy_io = pytest.importorskip("scipy.io")
+    rng = np.random.default_rng(0)
+    wnids = [f"n{v:08d}" for v in rng.choice(10**8, 1000, replace=False)]
+    ids = rng.permutation(np.arange(1, 1001))                       # ILSVRC2012 ids are not the sorted order
+    synsets = np.array([(int(i), w, 0) for i, w in zip(ids, wnids)] + [(1001, "n99999999", 5)],
+                       dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("num_children", "O")])
+    devkit = tmp_path / "ILSVRC2012_devkit_t12" / "data"
+    devkit.mkdir(parents=True)
+    scipy_io.savemat(devkit / "meta.mat", {"synsets": synsets})
+    truth = [int(ids[5]), int(ids[700]), int(ids[42])]
+    (devkit / "ILSVRC2012_validation_ground_truth.txt").write_text("\n".join(map(str, truth)) + "\n")
+    val = tmp_path / "val"
+    val.mkdir()
+    for n in (1, 2, 3):
+        Image.new("RGB", (40, 30), (n * 40, 0, 0)).save(val / f"ILSVRC2012_val_{n:08d}.JPEG")
+    data = igos.load_images(val, size=32)
+    order = sorted(wnids)
+    assert data.labels.tolist() == [order.index(wnids[5]), order.index(wnids[700]), order.index(wnids[42])]
+    (devkit / "meta.mat").unlink()
+    with pytest.raises(FileNotFoundError, match="meta.mat"):
+        igos.load_images(val, size=32)
