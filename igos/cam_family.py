@@ -152,15 +152,15 @@ def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers,
         raise ValueError("a pair in layers must be (gradient layer, activation layer)")
     names = [layer if isinstance(layer, str) else " | ".join(layer) if isinstance(layer, (tuple, list)) else str(i)
              for i, layer in enumerate(layers)]
-    unique = []                                         # each hooked layer once, in order of appearance
-    for pair in pairs:
-        for layer in pair:
-            if not any(layer is u for u in unique):
-                unique.append(layer)
+    key = lambda layer: layer if isinstance(layer, str) else id(layer)  # noqa: E731  (modules by identity)
+    slot = {}                                           # each hooked layer once, in order of appearance
+    for layer in (layer for pair in pairs for layer in pair):
+        slot.setdefault(key(layer), (len(slot), layer))
+    unique = [layer for _, layer in slot.values()]
     for layer in unique:
         if not (isinstance(layer, str) and layer == "input"):
             get_layer(model, layer)
-    where = lambda layer: next(k for k, u in enumerate(unique) if u is layer)  # noqa: E731
+    where = lambda layer: slot[key(layer)][0]  # noqa: E731
     base = make_baseline(baseline, images, seed=seed)
     n, p = images.shape[0], top + 1
     alphas = torch.arange(p, device=images.device, dtype=images.dtype) / top

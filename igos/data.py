@@ -195,6 +195,8 @@ def image_entries(source, *, n: int | None = None, seed: int | None = None, labe
 
 #: ``load_images`` source name of the 20 ImageNet validation samples shipped by ``foolbox``.
 IMAGENET_SAMPLES = "imagenet-samples"
+#: The source names that are not paths.
+BUILT_IN_SOURCES = ("embedded", IMAGENET_SAMPLES)
 
 
 def _imagenet_sample_entries() -> list[dict]:

@@ -69,6 +69,8 @@ from typing import Any, Iterable
 
 import torch
 
+from .data import BUILT_IN_SOURCES
+
 CONFIG_KEYS = ("model", "images", "n_images", "image_seed", "image_size", "seed", "device", "target",
                "resolutions", "methods", "metrics", "results")
 METRIC_KEYS = ("n_steps", "baseline", "batch_size", "tolerance", "curves", "pointing_game")
@@ -160,7 +162,7 @@ def normalize_config(raw: dict, *, base_dir: str | os.PathLike | None = None,
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     images = str(raw.get("images", "embedded"))
     images_path = raw.get("images_path") or (
-        images if images in ("embedded", "imagenet-samples") or Path(images).is_absolute()
+        images if images in BUILT_IN_SOURCES or Path(images).is_absolute()
         else str((base / images).resolve()))
     if raw.get("results") is not None:
         results = Path(raw["results"])

@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 
 from . import tables
+from .data import BUILT_IN_SOURCES
 from .paper_tables import paper_table
 
 #: The paper's mask resolutions (Tables 1 and 2).
@@ -169,7 +170,7 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     config = {
         "model": model, "images": str(images), "n_images": s["n_images"], "image_size": 224, "seed": 0,
         # a folder (ImageNet val) is sampled at random over all its classes; the built-in sets keep their order
-        "image_seed": None if str(images) in ("embedded", "imagenet-samples") else 0,
+        "image_seed": None if str(images) in BUILT_IN_SOURCES else 0,
         "device": device if isinstance(device, str) else str(device), "target": "label", "resolutions": res,
         "methods": methods,
         "metrics": {"n_steps": s["metric_steps"], "baseline": "blur", "batch_size": s["metric_batch"],

@@ -229,10 +229,7 @@ def paired(results, a: str, b: str, value: str = "deletion", *, res: int | None 
     out = {"n": n, "mean_diff": float(d.mean()) if n else math.nan, "lo": math.nan, "hi": math.nan,
            "a_lower": int((d < 0).sum()), "b_lower": int((d > 0).sum()), "ties": int((d == 0).sum()),
            "p_sign": sign_test(int((d < 0).sum()), int((d > 0).sum())), "p_wilcoxon": wilcoxon_signed_rank(d)}
-    if n >= 2:
-        rng = np.random.default_rng(seed)
-        means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-        out["lo"], out["hi"] = (float(v) for v in np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+    _, out["lo"], out["hi"], _ = _interval(d, ci="bootstrap", level=level, n_boot=n_boot, seed=seed)
     return out
 
 
