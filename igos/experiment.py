@@ -19,8 +19,12 @@ or from Python with :func:`run`. A config (YAML or JSON) looks like::
     resolutions: [224, 112, 28, 14]  # for methods that take `resolution` (i_gos, mask, ...)
     methods:                         # a list of names / specs, or {name: options}
       - gradient
-      - {name: i_gos, label: i_gos_no_tv, options: {tv: 0}, resolutions: [28]}
+      - {name: i_gos, label: i_gos_no_tv, options: {tv: 0}, resolutions: [28], n_images: 5}
+      - {name: mask, resolutions: [224, 112, 28], n_images: {112: 5}}
+                                     # n_images on a method: only the run's first n images (an int,
+                                     # or per resolution: those not named use every image)
     metrics: {n_steps: 100, baseline: blur, batch_size: 64, tolerance: 15, curves: false}
+                                     # deletion_insertion: false skips both curves (a pointing-game run)
     results: results/exp.jsonl       # default: <config name>.jsonl beside the config
 
 Each (image, method, resolution) gives one row. The row is appended to the results
@@ -73,7 +77,7 @@ from .data import BUILT_IN_SOURCES
 
 CONFIG_KEYS = ("model", "images", "n_images", "image_seed", "image_size", "seed", "device", "target",
                "resolutions", "methods", "metrics", "results")
-METRIC_KEYS = ("n_steps", "baseline", "batch_size", "tolerance", "curves", "pointing_game")
+METRIC_KEYS = ("n_steps", "baseline", "batch_size", "tolerance", "curves", "pointing_game", "deletion_insertion")
 #: Keys that do not change the numbers in a row; they are left out of the config hash.
 UNHASHED = ("device", "results", "images_path")
 UNHASHED_METRICS = ("batch_size",)
@@ -118,22 +122,43 @@ def _method_specs(methods) -> list[dict]:
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
             raise ValueError(f"a method must be a name or a mapping with 'name', got {item!r}")
-        unknown = set(item) - {"name", "label", "options", "resolutions"}
+        unknown = set(item) - {"name", "label", "options", "resolutions", "n_images"}
         if unknown:
             raise ValueError(f"method {item['name']!r}: unknown key(s) {sorted(unknown)}; "
-                             f"use name, label, options, resolutions")
+                             f"use name, label, options, resolutions, n_images")
+        n_images = _method_n_images(item)
         options = dict(item.get("options") or {})
         for bad in ("resolution", "callback"):
             if bad in options:
                 raise ValueError(f"method {item['name']!r}: set '{bad}' through the runner "
                                  f"({'resolutions' if bad == 'resolution' else 'it records iterations itself'})")
         res = item.get("resolutions")
-        specs.append({"name": str(item["name"]), "label": str(item.get("label", item["name"])),
-                      "options": options, "resolutions": None if res is None else _resolutions(res)})
+        spec = {"name": str(item["name"]), "label": str(item.get("label", item["name"])),
+                "options": options, "resolutions": None if res is None else _resolutions(res)}
+        if n_images is not None:    # absent when unset, so the hash of older configs is unchanged
+            spec["n_images"] = n_images
+        specs.append(spec)
     labels = [s["label"] for s in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"method labels must be unique, got {labels}; give repeated methods a 'label'")
     return specs
+
+
+def _method_n_images(item: dict):
+    """A method's ``n_images``: ``None``, a positive int, or ``{resolution: positive int}``."""
+    n = item.get("n_images")
+    ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1  # noqa: E731
+    if n is None or ok(n):
+        return n
+    if isinstance(n, dict):
+        try:
+            out = {int(r): v for r, v in n.items()}   # JSON keys are strings
+        except (TypeError, ValueError):
+            out = None
+        if out is not None and all(ok(v) for v in out.values()):
+            return dict(sorted(out.items()))
+    raise ValueError(f"method {item['name']!r}: n_images must be a positive int, a mapping "
+                     f"{{resolution: positive int}} or null, got {n!r}")
 
 
 def _resolutions(res) -> list:
@@ -242,7 +267,11 @@ def _takes_resolution(fn) -> bool:
 
 
 def plan(config: dict, n_images: int) -> list[tuple[int, str, Any]]:
-    """Every ``(image index, method label, resolution)`` of the experiment, in the order rows are written."""
+    """Every ``(image index, method label, resolution)`` of the experiment, in the order rows are written.
+
+    A method with ``n_images`` runs on the first ``n_images`` images of the run only (a stated subset,
+    e.g. the ablations on a CPU).
+    """
     pairs = []
     for spec in config["methods"]:
         fn = resolve_method(spec["name"])
@@ -253,8 +282,9 @@ def plan(config: dict, n_images: int) -> list[tuple[int, str, Any]]:
                 raise ValueError(f"method {spec['label']!r} has no 'resolution' argument; drop its 'resolutions' "
                                  f"(it is evaluated at its native map size)")
             res = [None]
-        pairs += [(spec["label"], r) for r in res]
-    return [(i, label, r) for i in range(n_images) for label, r in pairs]
+        n = spec.get("n_images")
+        pairs += [(spec["label"], r, n.get(r) if isinstance(n, dict) else n) for r in res]
+    return [(i, label, r) for i in range(n_images) for label, r, n in pairs if n is None or i < n]
 
 
 def row_key(index: int, label: str, resolution) -> str:
@@ -492,20 +522,27 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
         saliency, history = saliency
     m = config["metrics"]
     opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"], seed=config["seed"])
+    curves = m.get("deletion_insertion", True)
     t0 = time.perf_counter()
-    dele = M.deletion_curve(model, image, saliency, target, **opts)
-    ins = M.insertion_curve(model, image, saliency, target, **opts)
+    if curves:
+        dele = M.deletion_curve(model, image, saliency, target, **opts)
+        ins = M.insertion_curve(model, image, saliency, target, **opts)
+        p_image = dele.probs[0, 0].item()                  # the deletion curve starts at the image
+    else:
+        from .figures import probabilities
+
+        p_image = probabilities(model, image)[0, target].item()
     _sync(device)
     row = {
         "map_size": list(saliency.shape[-2:]),
-        "deletion": _finite(M.auc(*dele).item()),          # None if the model returned NaN
-        "insertion": _finite(M.auc(*ins).item()),
+        "deletion": _finite(M.auc(*dele).item()) if curves else None,     # None if the model returned NaN
+        "insertion": _finite(M.auc(*ins).item()) if curves else None,
         "pointing_hit": None,
         "seconds": seconds,
         "metric_seconds": time.perf_counter() - t0,
         "iterations": recorder.calls if recorder is not None and recorder.calls else None,
         "loss": _finite(recorder.loss) if recorder is not None else None,
-        "p_image": _finite(dele.probs[0, 0].item()),       # the deletion curve starts at the image
+        "p_image": _finite(p_image),
         "tied_share": _finite(M.tied_share(saliency.detach().float().cpu())[0].item()),
     }
     if history is not None:
@@ -521,7 +558,7 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
     if m["pointing_game"] and box is not None and torch.isfinite(box).all():
         row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), box[None], image_size=tuple(image.shape[-2:]),
                                                    tolerance=m["tolerance"])[0])
-    if m["curves"]:
+    if m["curves"] and curves:
         row["fractions"] = dele.fractions.tolist()
         row["deletion_curve"] = dele.probs[0].tolist()
         row["insertion_curve"] = ins.probs[0].tolist()
@@ -622,7 +659,8 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m igos run CONFIG [...]``, ``python -m igos paper [--fast]``, ``python -m igos table RESULTS [--paper N]``."""
+    """``python -m igos run CONFIG [...]``, ``python -m igos paper [--fast]``, ``python -m igos config paper [...]``,
+    ``python -m igos table RESULTS [--paper N]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m igos", description="igos experiment runner")
@@ -636,9 +674,20 @@ def main(argv: list[str] | None = None) -> int:
     p_pap = sub.add_parser("paper", help="run (or resume) the reproduction chapters' shared experiment, with progress")
     p_pap.add_argument("--fast", action="store_true", help="CI sizes (what IGOS_FAST=1 gives the chapters)")
     p_pap.add_argument("--model", default="efficientnet_lite0")
-    p_pap.add_argument("--images", default="embedded")
+    p_pap.add_argument("--images", default="imagenet-samples")
     p_pap.add_argument("--device", default="auto")
     p_pap.add_argument("--dry-run", action="store_true", help="print the results path only")
+    p_cfg = sub.add_parser("config", help="write a config for 'python -m igos run' (igos config paper ...)")
+    p_cfg.add_argument("kind", choices=["paper", "pointing"],
+                       help="paper: the experiment of Tables 1-5 (igos.reproduction.paper_config); "
+                            "pointing: Table 6's pointing game on photos with boxes")
+    p_cfg.add_argument("--model", default="efficientnet_lite0")
+    p_cfg.add_argument("--images", default="imagenet-samples",
+                       help="imagenet-samples, embedded, or an ImageNet val folder (a seeded random sample of it)")
+    p_cfg.add_argument("--n-images", type=int, help="images to use (default: the scale's)")
+    p_cfg.add_argument("--scale", choices=["fast", "cpu", "paper"], default="paper")
+    p_cfg.add_argument("--results", help="results JSONL file the config names (default: under results/)")
+    p_cfg.add_argument("-o", "--output", help="YAML file to write (default: beside the results file)")
     p_tab = sub.add_parser("table", help="summarise a results file (mean and 95%% interval)")
     p_tab.add_argument("results", help="results JSONL file")
     p_tab.add_argument("--paper", type=int, choices=range(1, 7), help="lay it out as the paper's Table N")
@@ -656,11 +705,29 @@ def main(argv: list[str] | None = None) -> int:
         from . import reproduction
 
         config = reproduction.chapter_config(args.fast, model=args.model, images=args.images, device=args.device)
+        pointing = reproduction.pointing_config(args.fast, model=args.model, device=args.device)
         if args.dry_run:
             print(config["results"])
+            print(pointing["results"])
             return 0
         print(f"the shared experiment of the reproduction chapters -> {config['results']}", flush=True)
         run(config, progress=True)
+        print(f"Table 6's pointing game on the photos with boxes -> {pointing['results']}", flush=True)
+        run(pointing, progress=True)
+        return 0
+    if args.command == "config":
+        from . import reproduction
+
+        if args.kind == "paper":
+            config = reproduction.paper_config(model=args.model, images=args.images, n_images=args.n_images,
+                                               scale=args.scale, results=args.results)
+        else:
+            config = reproduction.pointing_config(args.scale == "fast", model=args.model, images=args.images,
+                                                  n_images=args.n_images)
+            if args.results:
+                config["results"] = args.results
+        path = reproduction.write_config(config, args.output)
+        print(f"wrote {path}; run it with: python -m igos run {path}")
         return 0
     from . import tables
 

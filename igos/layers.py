@@ -40,6 +40,48 @@ def get_layer(model: nn.Module, layer: Layer = None) -> nn.Module:
     raise ValueError(f"model has no layer named {layer!r}{hint}. List them with [n for n, _ in model.named_modules()]")
 
 
+def layer_grids(model: nn.Module, image_size: int = 224) -> dict[str, int]:
+    """Every convolution of ``model`` -> the height of its output grid for a square input of ``image_size``.
+
+    One forward pass of a grey image, with forward hooks held inside a ``with`` (removed on exit),
+    in the order the convolutions run.
+    """
+    grids: dict[str, int] = {}
+    param = next(model.parameters())
+    handles = []
+
+    def hook(name):
+        def record(module, inputs, output):   # returns None: the output is left as it is
+            grids.setdefault(name, int(output.shape[-2]))
+        return record
+
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, nn.modules.conv._ConvNd) and name:
+                handles.append(module.register_forward_hook(hook(name)))
+        with torch.no_grad(), preserved(model):
+            model(torch.full((1, 3, image_size, image_size), 0.5, device=param.device, dtype=param.dtype))
+    finally:
+        for h in handles:
+            h.remove()
+    return grids
+
+
+def layer_for_grid(model: nn.Module, size: int, image_size: int = 224) -> tuple[str, int]:
+    """The deepest convolution whose output grid is closest to ``size`` x ``size``: ``(name, grid)``.
+
+    Used to place a layer-bound method (Excitation Backprop) at a mask resolution of the
+    paper (224, 112, 28, 14): where no layer has that grid exactly, the closest one stands
+    in, and its grid is returned so that the caller can say so.
+    """
+    grids = layer_grids(model, image_size)
+    if not grids:
+        raise ValueError("the model has no convolution to place the map at")
+    best = min(abs(g - size) for g in grids.values())
+    name = [n for n, g in grids.items() if abs(g - size) == best][-1]
+    return name, grids[name]
+
+
 class Capture:
     """What :func:`capture` recorded: ``activation`` is the layer's output, in the graph."""
 

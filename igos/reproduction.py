@@ -1,26 +1,31 @@
 """The shared experiment of the reproduction chapters, and the helpers those chapters call.
 
-Every table chapter of the book (``book/40``-``book/45``) starts from one config built by
+Every table chapter of the book (``book/40``-``book/44``) starts from one config built by
 :func:`paper_config` and runs it with :func:`igos.experiment.run`. The runner resumes, so only
-the first chapter computes. The others read the same results file. The config holds:
+the first run computes (``python -m igos paper``, the first step of ``make book``). The others
+read the same results file. The config holds:
 
-* the methods of Tables 1 and 2: Excitation BP and Grad-CAM at their layer's grid, RISE and
-  Integrated Gradients at the input grid (224), Mask and I-GOS at every requested resolution,
-  plus the input gradient ("AM" in Table 6);
+* the methods of Tables 1 and 2: Grad-CAM at its layer's grid, RISE and Integrated Gradients
+  at the input grid (224), Mask, I-GOS and Excitation BP (c-MWP, and the plain MWP beside it)
+  at every requested resolution (Excitation BP at the layer whose grid is closest,
+  :func:`excitation_backprop_at`), plus the input gradient ("AM" in Table 6);
 * the Table 4 ablations of I-GOS (no TV term, no noise, fixed step) at 224 and 28;
 * Table 5: I-GOS and Mask at 28 x 28 under three ``(lambda1, lambda2)`` settings,
   :data:`TABLE5_LAMBDAS`. The main I-GOS row at 28 stands for the setting whose lambdas are
   I-GOS's defaults there (B = (0.1, 2) for the default preset); the other settings get their
   own ``i_gos@<setting>`` rows.
-* the metrics: deletion and insertion against the blurred image, and the pointing game on
-  the boxes that come with the images.
+* the metrics: deletion and insertion against the blurred image.
 
-Sizes come in three scales (:data:`SCALES`): ``"fast"`` (CI: 2 images, 28 x 28, a few
-iterations), ``"cpu"`` (the book's default build on a 2-core CPU: 5 images, all resolutions,
-fewer iterations than the paper, so that the whole book builds in under 45 minutes) and ``"paper"`` (the paper's iteration counts; picked when a
-GPU is detected). The results file lives in the repository's top-level ``results/`` folder
-(ignored by git), with the scale, model, image count and config hash in its name, so changing a
-parameter never mixes rows of two configs.
+Table 6's pointing game needs object boxes, which the ImageNet samples lack: it has a config
+of its own on the embedded photos (:func:`pointing_config`, maps only, no curves).
+
+Sizes come in three scales (:data:`SCALES`): ``"fast"`` (CI: 2 photos, 28 x 28, a few
+iterations), ``"cpu"`` (the book's default build on a 2-core CPU: the 20 ImageNet validation
+photos of ``foolbox``, Table 1 on all of them, the ablations, Table 5 and the 112/14 columns on
+the first 4, fewer iterations than the paper) and ``"paper"`` (the paper's iteration counts on
+every photo; picked when a GPU is detected). The results file lives in the repository's
+top-level ``results/`` folder (ignored by git), with the scale, model, image count and config
+hash in its name, so changing a parameter never mixes rows of two configs.
 
 The rest of the module turns rows into what the chapters show: rows of one table
 (:func:`table_rows`), the paper's layouts (:func:`compare`), the paper's orderings checked on
@@ -62,17 +67,24 @@ ABLATIONS = {"i_gos_no_tv": {"tv": False}, "i_gos_no_noise": {"noise": 0.0}, "i_
 
 #: Sizes of the three scales. ``*_batch``: inputs per forward pass (small batches are fastest on
 #: a CPU, where large ones spill out of the caches; results do not depend on them).
+#: ``subset_images``: the first photos of the run that the Table 4 ablations, Table 5's settings
+#: and the ``subset_resolutions`` of I-GOS and Mask use (``None``: every photo); every other row
+#: of Tables 1 and 2 is computed on every photo. ``metric_steps``: deletion and insertion steps
+#: (the authors' code deletes ``floor(h w / 200)`` cells per step, about 200 steps; the CPU build
+#: takes 100, whose areas chapter 40 compares with 200 steps).
 SCALES = {
     "fast": dict(n_images=2, resolutions=[28], i_gos_iter=3, i_gos_steps=10, mask_iter=25, rise_masks=200,
-                 ig_steps=16, metric_steps=20, method_batch=4, rise_batch=8, metric_batch=4),
-    "cpu": dict(n_images=5, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=8, i_gos_steps=20, mask_iter=200,
-                rise_masks=1000, ig_steps=50, metric_steps=50, method_batch=4, rise_batch=8, metric_batch=4),
-    "paper": dict(n_images=7, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=15, i_gos_steps=20, mask_iter=500,
-                  rise_masks=4000, ig_steps=50, metric_steps=100, method_batch=None, rise_batch=256,
-                  metric_batch=64),
+                 ig_steps=16, metric_steps=20, method_batch=4, rise_batch=8, metric_batch=4,
+                 subset_images=None, subset_resolutions=[]),
+    "cpu": dict(n_images=20, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=8, i_gos_steps=20, mask_iter=200,
+                rise_masks=500, ig_steps=50, metric_steps=100, method_batch=4, rise_batch=8, metric_batch=4,
+                subset_images=4, subset_resolutions=[112, 14]),
+    "paper": dict(n_images=20, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=15, i_gos_steps=20, mask_iter=500,
+                  rise_masks=4000, ig_steps=50, metric_steps=200, method_batch=None, rise_batch=256,
+                  metric_batch=64, subset_images=None, subset_resolutions=[]),
 }
 #: The paper's settings, for cost extrapolation (RISE: 4000 masks for ResNet50 in the RISE paper).
-PAPER_SETTINGS = {"i_gos_iter": 15, "i_gos_steps": 20, "mask_iter": 500, "rise_masks": 4000, "metric_steps": 100}
+PAPER_SETTINGS = {"i_gos_iter": 15, "i_gos_steps": 20, "mask_iter": 500, "rise_masks": 4000, "metric_steps": 200}
 
 #: Registry name -> the paper's row name (Tables 1-3).
 NAMES = dict(tables.PAPER_NAMES)
@@ -98,7 +110,7 @@ def scale_for(fast: bool, device="auto") -> str:
     return "paper" if resolve_device(device).type == "cuda" else "cpu"
 
 
-def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
+def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "imagenet-samples",
                  n_images: int | None = None, resolutions: Sequence[int] | None = None, device="auto",
                  scale: str | None = None, results: str | os.PathLike | None = None, **overrides) -> dict:
     """The config of the paper's experiments (Tables 1-6) for :func:`igos.experiment.run`.
@@ -106,10 +118,11 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     Args:
         fast: CI sizes (scale ``"fast"``).
         model: a name of :data:`igos.MODELS`.
-        images: ``"embedded"``, ``"imagenet-samples"`` or an ImageNet-val style folder. From a
+        images: ``"imagenet-samples"`` (the default: foolbox's 20 ImageNet validation photos),
+            ``"embedded"`` (the calibration photos) or an ImageNet-val style folder. From a
             folder the ``n_images`` images are a random sample (``image_seed`` 0) of the whole
             folder, not its first classes; the two built-in sets keep their order.
-        n_images: images to use (default: the scale's, 2 or 7; ``None`` keeps it).
+        n_images: images to use (default: the scale's, 2 or 20; ``None`` keeps it).
         resolutions: mask resolutions of I-GOS and Mask (default: the scale's).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; it picks the scale when ``scale`` is
             ``None`` and is not part of the config hash.
@@ -141,32 +154,44 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     if not res:
         raise ValueError("resolutions must name at least one mask resolution")
     ablation = [r for r in ABLATION_RESOLUTIONS if r in res] or res[:1]
+    sub = s["subset_images"]
+    if sub is not None and (s["n_images"] is None or sub < s["n_images"]):
+        subset = {"n_images": sub}                                        # ablations and Table 5
+        table1 = {"n_images": {r: sub for r in s["subset_resolutions"] if r in res}} if any(
+            r in res for r in s["subset_resolutions"]) else {}
+    else:
+        subset, table1 = {}, {}
     bs, i_gos = s["method_batch"], {"n_iter": s["i_gos_iter"], "n_steps": s["i_gos_steps"]}
     if bs is not None:
         i_gos["batch_size"] = bs
     mask = {"n_iter": s["mask_iter"]}
     methods = [
         {"name": "gradient"},
-        {"name": "excitation_backprop"},
+        {"name": "igos.reproduction:excitation_backprop_at", "label": "excitation_backprop",
+         "resolutions": res, **table1},
+        # the plain MWP beside the contrastive one (the paper's Excitation BP is c-MWP), on the subset
+        {"name": "igos.reproduction:excitation_backprop_at", "label": "excitation_backprop_mwp",
+         "options": {"contrastive": False}, "resolutions": res, **subset},
         {"name": "grad_cam"},
         # the paper's IG uses "a grey zero image" as baseline (its Fig. 1 and 3); the same in tables and figures
         {"name": "integrated_gradients", "options": {"n_steps": s["ig_steps"], "batch_size": bs, "baseline": "grey"}},
         {"name": "rise", "options": {"n_masks": s["rise_masks"], "batch_size": s["rise_batch"]}},
-        {"name": "mask", "options": dict(mask), "resolutions": res},
-        {"name": "i_gos", "options": dict(i_gos), "resolutions": res},
+        {"name": "mask", "options": dict(mask), "resolutions": res, **table1},
+        {"name": "i_gos", "options": dict(i_gos), "resolutions": res, **table1},
     ]
-    methods += [{"name": "i_gos", "label": label, "options": {**i_gos, **opts}, "resolutions": ablation}
+    methods += [{"name": "i_gos", "label": label, "options": {**i_gos, **opts}, "resolutions": ablation, **subset}
                 for label, opts in ABLATIONS.items()]
     from .methods.i_gos import default_lambdas
 
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
         if default_lambdas(TABLE5_RESOLUTION) != (l1, l2):   # else the main I-GOS row at 28 is this setting
             methods.append({"name": "i_gos", "label": f"i_gos@{setting}",
-                            "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION]})
+                            "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION],
+                            **subset})
     for setting, (l1, l2) in TABLE5_LAMBDAS.items():
         methods.append({"name": "igos.reproduction:mask_objective", "label": f"mask@{setting}",
                         "options": {**mask, "lambda1": l1, "lambda2": l2, "tv_beta": 2},
-                        "resolutions": [TABLE5_RESOLUTION]})
+                        "resolutions": [TABLE5_RESOLUTION], **subset})
     config = {
         "model": model, "images": str(images), "n_images": s["n_images"], "image_size": 224, "seed": 0,
         # a folder (ImageNet val) is sampled at random over all its classes; the built-in sets keep their order
@@ -185,11 +210,14 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
 
 
 #: The sizes of the shared experiment of chapters 00 and 40-45 (their parameters cells use the same).
-CHAPTER_N_IMAGES = {True: 2, False: 5}
+CHAPTER_N_IMAGES = {True: 2, False: 20}
 CHAPTER_RESOLUTIONS = {True: [28], False: list(PAPER_RESOLUTIONS)}
+#: The pointing game (Table 6) needs object boxes: it runs on the embedded photos, which carry them.
+POINTING_N_IMAGES = {True: 2, False: 7}
+POINTING_RESOLUTIONS = {"fast": [28], "cpu": [28], "paper": [28, 14]}
 
 
-def chapter_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
+def chapter_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "imagenet-samples",
                    device="auto") -> dict:
     """The config the reproduction chapters run by default (``python -m igos paper`` runs it first in ``make book``).
 
@@ -198,6 +226,55 @@ def chapter_config(fast: bool = False, *, model: str = "efficientnet_lite0", ima
     """
     return paper_config(fast, model=model, images=images, n_images=CHAPTER_N_IMAGES[bool(fast)],
                         resolutions=CHAPTER_RESOLUTIONS[bool(fast)], device=device)
+
+
+def excitation_backprop_at(model, images, target=None, *, resolution: int, contrastive: bool = True,
+                           batch_size: int | None = None) -> torch.Tensor:
+    """Excitation Backprop (c-MWP, or MWP with ``contrastive=False``) at the layer whose grid is ``resolution``.
+
+    The paper reports Excitation BP at 224, 112, 28 and 14 (its Table 1), i.e. at layers of VGG
+    with those grids. Here the layer is the deepest convolution whose output grid is closest to
+    ``resolution`` (:func:`igos.layers.layer_for_grid`); EfficientNet-Lite0 has no 224 grid, so
+    its 224 row uses the 112 grid of the stem (the row's ``map_size`` says so), and at 7 the
+    model's last convolution. Returns ``[N, h, w]`` on that layer's grid.
+    """
+    from .layers import layer_for_grid
+    from .methods import excitation_backprop
+
+    key = id(model), int(resolution), int(images.shape[-1])
+    if key not in _EBP_LAYERS:
+        _EBP_LAYERS[key] = layer_for_grid(model, int(resolution), int(images.shape[-1]))[0]
+    return excitation_backprop(model, images, target, layer=_EBP_LAYERS[key], contrastive=contrastive,
+                               batch_size=batch_size)
+
+
+_EBP_LAYERS: dict = {}
+
+
+def pointing_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
+                    n_images: int | None = None, device="auto") -> dict:
+    """The config of Table 6's pointing game on photos with object boxes (chapter 45).
+
+    The methods of :data:`POINTING` with the sizes of :func:`paper_config`, I-GOS and Mask at
+    :data:`POINTING_RESOLUTIONS`, and no deletion or insertion curves (only the maps' maxima
+    count), so the run costs the maps only. ``python -m igos paper`` runs it after the shared
+    experiment.
+    """
+    scale = scale_for(fast, device)
+    res = POINTING_RESOLUTIONS[scale]
+    base = paper_config(fast, model=model, images=images, resolutions=res, device=device,
+                        n_images=n_images if n_images is not None else POINTING_N_IMAGES[bool(fast)],
+                        results=os.devnull)
+    # Excitation BP at its usual layer (the model's last convolution), as in the pointing games of its paper
+    methods = [{"name": "excitation_backprop"} if m.get("label") == "excitation_backprop" else m
+               for m in base["methods"] if m.get("label", m["name"]) in POINTING]
+    config = {**base, "methods": methods, "metrics": {**base["metrics"], "deletion_insertion": False,
+                                                        "curves": False, "pointing_game": True}}
+    from .experiment import config_hash, normalize_config
+
+    digest = config_hash(normalize_config({**config, "results": None}))
+    config["results"] = str(results_dir() / f"pointing-{scale}-{model}-{config['n_images']}-{digest[:8]}.jsonl")
+    return config
 
 
 def settings_of(config: dict) -> dict:
@@ -260,15 +337,38 @@ def _mask_lambdas(resolution: int, preset: str = "default"):
     return _nearest(MASK_LAMBDAS[preset], resolution)
 
 
+def _subset_text(config: dict) -> str:
+    """``"; the first 4 photos: ..."``: the rows of a config that use a subset of its photos."""
+    parts, n = [], None
+    for m in config["methods"]:
+        k, label = m.get("n_images"), m.get("label", m["name"])
+        if k is None:
+            continue
+        n = k if not isinstance(k, dict) else min(k.values())
+        name = ("Table 4" if label in ABLATIONS else "Table 5" if "@" in label
+                else tables.PAPER_NAMES.get(label, label))
+        part = name if not isinstance(k, dict) else f"{name} at {', '.join(map(str, k))}"
+        if part not in parts:
+            parts.append(part)
+    return f"; the first {n} photos only: {', '.join(parts)}" if parts else ""
+
+
 def settings_table(config: dict) -> pd.DataFrame:
     """The sizes of a config beside the paper's."""
     s = settings_of(config)
     paper = {"model": "VGG19 (Table 1), ResNet50 (Tables 2, 3)", "images": "ImageNet val", "n_images": 5000,
              "resolutions": list(PAPER_RESOLUTIONS), "i_gos_iter": "at most 15", "i_gos_steps": 20,
              "mask_iter": "at most 500", "rise_masks": "8000 for VGG, 4000 for ResNet50 (the RISE protocol)",
-             "ig_steps": "not stated", "metric_steps": "not stated"}
+             "ig_steps": "not stated",
+             "metric_steps": "not stated (the authors' code: floor(h w / 200) cells per step, about 200 steps)"}
     ours = {"model": config["model"], "images": config["images"], **s}
-    from .methods.i_gos import PRESETS, default_lambdas
+    ours["metric_steps"] = (f"min({s['metric_steps']}, h w) steps of floor(j h w / S) cells"
+                            + ("" if s["metric_steps"] >= 200 else
+                               " (fewer than the authors' ~200 to fit the CPU budget; chapter 40 measures the difference)"))
+    ours["images"] = (f"{config['images']} (reported; the hyperparameters were calibrated on the embedded photos)"
+                      if config["images"] != "embedded" else "embedded (the calibration photos themselves)")
+    ours["n_images"] = f"{s['n_images']}" + _subset_text(config)
+    from .methods.i_gos import DEFAULT_FIXED_STEP, PRESETS, default_lambdas
 
     specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}
     preset = specs.get("i_gos", {}).get("preset", "default")
@@ -283,6 +383,10 @@ def settings_table(config: dict) -> pd.DataFrame:
         "mask_lambdas": "(0.01, 0.2), TV exponent 3, Adam lr 0.1",
         "tie_rule": "not stated (the authors' code: numpy's argsort order)",
         "ig_baseline": "a grey zero image (stated for Fig. 1 and 3; tables: not stated)",
+        "ebp_layers": "layers with grids 224, 112, 28, 14 of VGG (Table 1); c-MWP",
+        "mask_budget": "500 iterations, settings of Fong & Vedaldi (not tuned for the paper's models)",
+        "fixed_step": "25 in the text (Sec. 5.3); 40 in the authors' code",
+        "pointing_game": "VOC07 test and COCO val2014, VGG16 fine-tuned on each (Zhang et al.)",
     })
     ours.update({
         "i_gos_lambdas": f"preset {preset!r}: {lam(preset)} (calibrated on the embedded photos)"
@@ -294,7 +398,14 @@ def settings_table(config: dict) -> pd.DataFrame:
         "mask_lambdas": "preset 'default': " + "; ".join(f"{r}: {_mask_lambdas(r)}" for r in res)
                         + " (calibrated with I-GOS's budget), TV exponent 3, Adam lr 0.1",
         "tie_rule": "seeded random order (seed 0)",
-        "ig_baseline": str(specs.get("integrated_gradients", {}).get("baseline", "black")) + " (tables and figures alike)",
+        "ig_baseline": str(specs.get("integrated_gradients", {}).get("baseline", "black"))
+                       + " (tables and figures alike: the paper's stated choice; chapter 13 compares baselines)",
+        "ebp_layers": "the deepest convolution whose grid is closest to each resolution (224 -> the 112 grid on "
+                      "Lite0); c-MWP in the tables, plain MWP beside it",
+        "mask_budget": f"{s['mask_iter']} Adam iterations, about I-GOS's {s['i_gos_iter']} x {s['i_gos_steps']} "
+                       "gradients; its lambdas calibrated on the same photos and budget as I-GOS's",
+        "fixed_step": f"{DEFAULT_FIXED_STEP:g} (the authors' code)",
+        "pointing_game": "the hand-drawn boxes of the embedded photos, ImageNet model (not comparable to the paper)",
     })
     return pd.DataFrame({"paper": {k: str(v) for k, v in paper.items()},
                          "this run": {k: str(ours.get(k)) for k in paper}})
@@ -402,7 +513,7 @@ def mask_objective(model, images, target=None, *, resolution: int = 28, callback
 # ----------------------------------------------------------------------------- rows of each table
 #: Method labels that feed each table.
 TABLE_LABELS = {
-    1: MAIN, 2: MAIN, 3: MAIN,
+    1: MAIN + ("excitation_backprop_mwp",), 2: MAIN, 3: MAIN,
     4: ("i_gos",) + tuple(ABLATIONS),
     5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),   # "i_gos": C (see _names)
     6: POINTING,
@@ -420,6 +531,11 @@ def table_rows(results, table: int) -> pd.DataFrame:
         keep &= frame["res"].isin(ablated) | ~frame["method"].eq("i_gos")
     if table == 5:
         keep &= frame["res"].eq(TABLE5_RESOLUTION)
+    if table in (4, 5):   # the reference I-GOS rows on the photos of the variants only (a subset on a CPU)
+        variant = frame["method"].isin([m for m in TABLE_LABELS[table] if m != "i_gos"])
+        photos = set(frame.loc[keep & variant, "image_index"])
+        if photos:
+            keep &= frame["image_index"].isin(photos) | variant
     return frame[keep].reset_index(drop=True)
 
 
@@ -436,7 +552,7 @@ def _names(table: int, frame: pd.DataFrame | None = None) -> dict:
                 "grad_cam": "Grad-CAM", "integrated_gradients": "Integrated Gradients"}
     if table == 4:
         return dict(tables.ABLATION_NAMES)
-    return {"excitation_backprop": "Excitation BP"}
+    return {"excitation_backprop": "Excitation BP", "excitation_backprop_mwp": "Excitation BP (MWP)"}
 
 
 def compare(results, table: int, **kwargs) -> pd.DataFrame:
@@ -464,7 +580,8 @@ def _value(v):
     return float(v)
 
 
-def _ours(results, table: int) -> pd.DataFrame:
+def our_means(results, table: int) -> pd.DataFrame:
+    """Our mean per method (rows, the paper's names) and column of Table ``table`` (numbers, NaN where missing)."""
     full = compare(results, table, formatted=False)
     ours = full.xs("ours", level="source")
     return ours.xs("mean", axis=1, level="stat")
@@ -585,7 +702,7 @@ def orderings(results, table: int) -> pd.DataFrame:
     per source: ``"paper"`` (``"paper T1 (VGG19)"`` and ``"paper T2 (ResNet50)"`` for Tables 1
     and 2, whose claims are the same) and ``"ours"``. Ours are computed from the means.
     """
-    ours = _ours(results, 2 if table in (1, 2) else table)
+    ours = our_means(results, 2 if table in (1, 2) else table)
     if table in (1, 2, 4):
         res = {c[0] for c in ours.columns if "I-GOS" in ours.index and not pd.isna(ours.loc["I-GOS", c])}
     elif table == 3:
@@ -668,6 +785,35 @@ def paired_orderings(results, table: int, *, alpha: float = 0.05, n_boot: int = 
     return out
 
 
+def claims_markdown(ordering: pd.DataFrame, paired: pd.DataFrame | None = None) -> str:
+    """The paper's claims with their verdicts as a Markdown list, for a chapter's discussion (myst-nb ``glue``).
+
+    ``ordering``: :func:`orderings`; ``paired``: :func:`paired_orderings` of the same table, whose
+    verdict then leads each line (else the verdict on our means). Each line reads
+    ``claim: verdict (evidence); in the paper's numbers: yes/no``.
+    """
+    word = {True: "yes", False: "no", None: "n/a"}
+    lines = []
+    for claim, row in ordering.iterrows():
+        papers = [c for c in ordering.columns if c != "ours"]
+        paper = "; ".join(f"{c}: {word[None if row[c] is None or (isinstance(row[c], float) and math.isnan(row[c])) else bool(row[c])]}"
+                          for c in papers)
+        ours = row["ours"]
+        ours = None if ours is None or (isinstance(ours, float) and math.isnan(ours)) else bool(ours)
+        if paired is not None and claim in paired.index:
+            p = paired.loc[claim]
+            verdict = {"holds": "**holds**", "contradicted": "**contradicted**",
+                       "not significant": "**not decided**"}[p["paired verdict"]]
+            evidence = (f"closest rival {p['closest']}: I-GOS on the claimed side on {p['wins']} photos, "
+                        f"Wilcoxon p = {p['p Wilcoxon']:.2g}, mean difference {p['mean diff [95% CI]']}")
+        else:
+            verdict = {True: "**holds in our means**", False: "**does not hold in our means**",
+                       None: "**not testable here**"}[ours]
+            evidence = "means only" if ours is not None else "a cell is missing"
+        lines.append(f"- {claim}: {verdict} ({evidence}); in the paper's numbers: {paper}")
+    return "\n".join(lines)
+
+
 def print_orderings(frame: pd.DataFrame) -> None:
     """Print :func:`orderings` as aligned text (``True``/``False``/``n/a``), for check cells."""
     show = frame.map(lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(bool(v)))
@@ -676,7 +822,7 @@ def print_orderings(frame: pd.DataFrame) -> None:
 
 def key_numbers(results, table: int, digits: int = 2) -> pd.DataFrame:
     """Our mean per row and column of Table ``table``, rounded, as strings (for check cells)."""
-    ours = _ours(results, table)
+    ours = our_means(results, table)
     ours = ours.loc[:, [c for c in ours.columns if not pd.isna(ours[c]).all()]]
     return ours.map(lambda v: "-" if v is None or pd.isna(v) else f"{float(v):.{digits}f}")
 
@@ -988,9 +1134,9 @@ def pointing_accuracy(hits: pd.DataFrame) -> pd.Series:
     return (100 * per_class.groupby(level="method", sort=False).mean()).rename("pointing accuracy (%)")
 
 
-__all__ = ["ABLATIONS", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES", "TABLE5_LAMBDAS",
+__all__ = ["ABLATIONS", "claims_markdown", "excitation_backprop_at", "pointing_config", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES", "TABLE5_LAMBDAS",
            "TABLE_LABELS", "VOC_CLASSES", "best_image", "box_fraction", "box_table", "compare", "cost_estimate", "describe", "key_numbers",
-           "mask_objective", "mean_curves", "orderings", "paper_config", "per_image", "plot_mean_curves",
+           "mask_objective", "mean_curves", "orderings", "our_means", "paper_config", "per_image", "plot_mean_curves",
            "plot_table", "plot_timing", "pointing_accuracy", "pointing_hits", "print_orderings", "recompute_objective",
            "results_dir", "run_summary", "settings_table", "voc_methods",
            "scale_for", "settings_of", "table_rows", "timing", "voc_pointing_game", "voc_samples", "voc_targets",

@@ -39,6 +39,7 @@ PAPER_NAMES = {
     "rise": "RISE",
     "integrated_gradients": "Integrated Gradients",
     "excitation_backprop": "Excitation BP",
+    "excitation_backprop_mwp": "Excitation BP (MWP)",
     "gradient": "AM (gradient)",
 }
 #: Method label -> Table 4 variant (give your own with ``names=``).
@@ -284,7 +285,8 @@ def _our_cells(frame: pd.DataFrame, number: int, names: dict | None) -> dict:
             base = _name(r, names, {**PAPER_NAMES, **POINTING_NAMES})
             if r.get("resolution") is not None and r.get("method") not in names:
                 base = f"{base} {r['res']}x{r['res']}"
-            groups.setdefault((base, r.get("images", "ours")), {}).setdefault(r.get("label"), []).append(
+            column = f"{r.get('images', 'ours')} (not comparable to the paper)"   # other photos, model and boxes
+            groups.setdefault((base, column), {}).setdefault(r.get("label"), []).append(
                 float(r["pointing_hit"]))
         for key, per_class in groups.items():  # the score is a mean over classes of per-class accuracy (%)
             cells[key] = [100 * float(np.mean(v)) for v in per_class.values()]

@@ -295,3 +295,48 @@ def test_optimisation_rows_record_their_effect(tmp_path):
     assert list(effect.index) == [("i_gos", 4), ("mask", 4)] and (effect["n"] == 1).all()
     assert effect.loc[("mask", 4), "drop"] == pytest.approx(rows[1]["p_image"] - rows[1]["p_masked"])
     assert ((effect["flag"] != "") == effect["stalled"].astype(bool)).all()
+
+
+def test_a_method_on_the_first_images_only(tmp_path):
+    """``n_images`` on a method (an int, or per resolution) plans it on the run's first images only."""
+    config = dict(CONFIG, methods=["gradient", {"name": "helpers_experiment:coarse_gradient", "label": "coarse",
+                                                "resolutions": [4, 8], "n_images": {8: 2}},
+                                   {"name": "gradient", "label": "subset", "n_images": 1}])
+    cfg = ex.normalize_config(config)
+    tasks = ex.plan(cfg, 4)
+    assert [t for t in tasks if t[1] == "subset"] == [(0, "subset", None)]
+    assert sorted(t[0] for t in tasks if t[1:] == ("coarse", 8)) == [0, 1]
+    assert sorted(t[0] for t in tasks if t[1:] == ("coarse", 4)) == [0, 1, 2, 3]
+    rows = ex.read_rows(ex.run(write_config(tmp_path, config), progress=False))
+    assert {r["key"] for r in rows} == {ex.row_key(*t) for t in tasks}
+    assert ex.config_hash(ex.normalize_config(CONFIG)) != ex.config_hash(cfg)
+    for bad in (0, -1, {8: 0}, {"x": 1}, True):
+        with pytest.raises(ValueError, match="n_images"):
+            ex.normalize_config(dict(CONFIG, methods=[{"name": "gradient", "n_images": bad}]))
+
+
+def test_pointing_run_without_curves(tmp_path):
+    """``deletion_insertion: false`` skips both curves but keeps p(x), the map size and the pointing hit."""
+    config = dict(CONFIG, n_images=2, methods=["gradient"],
+                  metrics={"n_steps": 8, "deletion_insertion": False, "pointing_game": True})
+    rows = ex.read_rows(ex.run(write_config(tmp_path, config), progress=False))
+    with_curves = ex.read_rows(ex.run(write_config(tmp_path, dict(config, metrics={"n_steps": 8}), name="b.json"),
+                                      progress=False))
+    for a, b in zip(rows, with_curves):
+        assert a["deletion"] is None and a["insertion"] is None and b["deletion"] is not None
+        assert a["p_image"] == pytest.approx(b["p_image"], rel=1e-5)
+        assert a["pointing_hit"] == b["pointing_hit"] and a["pointing_hit"] is not None
+
+
+def test_config_command_writes_a_runnable_paper_config(tmp_path):
+    out = tmp_path / "paper.yaml"
+    assert ex.main(["config", "paper", "--model", "tiny_cnn", "--images", "embedded", "--n-images", "3",
+                    "--scale", "fast", "--results", str(tmp_path / "r.jsonl"), "-o", str(out)]) == 0
+    cfg = ex.load_config(out)
+    assert cfg["model"] == "tiny_cnn" and cfg["n_images"] == 3 and cfg["results"] == str(tmp_path / "r.jsonl")
+    assert {"i_gos", "mask", "rise", "excitation_backprop"} <= {m["label"] for m in cfg["methods"]}
+    folder = tmp_path / "val"
+    folder.mkdir()
+    assert ex.main(["config", "paper", "--images", str(folder), "-o", str(tmp_path / "v.yaml")]) == 0
+    v = ex.load_config(tmp_path / "v.yaml")
+    assert v["image_seed"] == 0 and v["metrics"]["n_steps"] == 200      # a seeded sample; the authors' ~200 steps

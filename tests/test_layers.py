@@ -88,3 +88,17 @@ def test_make_baseline_variants():
         make_baseline("pink", x)
     with pytest.raises(ValueError, match="does not broadcast"):
         make_baseline(torch.zeros(2, 2), x)
+
+
+def test_layer_for_grid_picks_the_deepest_convolution_closest_to_the_size(tiny_model):
+    from igos.layers import hook_count, layer_for_grid, layer_grids
+
+    grids = layer_grids(tiny_model, 32)
+    assert grids and hook_count(tiny_model) == 0
+    assert len(set(grids.values())) >= 2            # tiny_cnn downsamples: several grids to choose from
+    for size in (64, 32, 16, 8, 3):
+        name, grid = layer_for_grid(tiny_model, size, 32)
+        best = min(abs(g - size) for g in grids.values())
+        assert abs(grid - size) == best and grids[name] == grid
+        later = list(grids)[list(grids).index(name) + 1:]
+        assert all(grids[n] != grid for n in later)   # the deepest of that grid

@@ -103,3 +103,27 @@ def test_check_cells_assert_in_fast_mode(chapter):
               and "NBVAL_CHECK_OUTPUT" not in c.source]
     theory = 10 <= int(chapter.stem[:2]) < 40            # the theory part; the reproduction chapters print tables
     assert not (silent and theory), f"{chapter.name}: check cells {silent} assert nothing"
+
+
+#: Marks of unwritten text: a to-do word, or a line that is one capitalised token (``SUMMARY-41``, ``FIG7_DISCUSSION``).
+PLACEHOLDER = (r"\b(TODO|FIXME|TBD|XXX)\b|^\s*(?:[A-Z]+-[0-9]+|[A-Z0-9]+_[A-Z0-9_]+|[A-Z]+[0-9]+|SUMMARY|DISCUSSION)\s*$")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS + sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.name)
+def test_no_placeholder_text(chapter):
+    """No chapter ships a placeholder line or a TODO (markdown and code cells alike)."""
+    import re
+
+    cells = nbformat.read(chapter, 4).cells if chapter.suffix == ".ipynb" else [nbformat.v4.new_markdown_cell(chapter.read_text())]
+    found = [(i, line.strip()) for i, c in enumerate(cells) for line in c.source.splitlines()
+             if re.search(PLACEHOLDER, line, flags=re.M)]
+    assert not found, f"{chapter.name}: placeholder text in cells {found}"
+
+
+def test_placeholder_rule_catches_the_marks():
+    import re
+
+    for line in ("DISCUSSION-41", "SUMMARY-46", "FIG1215_DISCUSSION", "SUMMARY", "  # TODO: write", "FIG89"):
+        assert re.search(PLACEHOLDER, line), line
+    for line in ("The AUC falls.", "I-GOS", "RISE", "## Summary", "Table 1", "`N_IMAGES`"):
+        assert not re.search(PLACEHOLDER, line), line

@@ -332,3 +332,16 @@ def test_paper_command_runs_the_chapters_experiment(capsys):
         assert ex.main(["paper", "--dry-run"] + (["--fast"] if fast else [])) == 0
         chapters = R.paper_config(fast, n_images=2 if fast else 5, resolutions=[28] if fast else [224, 112, 28, 14, 7])
         assert capsys.readouterr().out.strip() == chapters["results"]
+
+
+def test_excitation_backprop_at_a_resolution_is_excitation_backprop_at_that_layer():
+    import igos
+    from igos.layers import layer_for_grid
+
+    model = igos.load_model("tiny_cnn", device="cpu")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for r, contrastive in ((32, True), (16, False), (7, True)):
+        name, grid = layer_for_grid(model, r, 32)
+        got = R.excitation_backprop_at(model, x, [1, 2], resolution=r, contrastive=contrastive)
+        want = igos.excitation_backprop(model, x, [1, 2], layer=name, contrastive=contrastive)
+        assert got.shape == (2, grid, grid) and torch.equal(got, want)
