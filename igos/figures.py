@@ -454,17 +454,18 @@ def shared_rows(config: Mapping, method: str = "i_gos") -> list[dict] | None:
     """
     from pathlib import Path
 
-    from .experiment import read_results
+    from .experiment import normalize_config, plan, read_results, row_key
 
     path = Path(config["results"])
     spec = next((m for m in config["methods"] if m.get("label", m["name"]) == method), None)
     if spec is None or not path.is_file():
         return None
     rows = [r for r in read_results(path) if r.get("method") == method]
-    res = spec.get("resolutions") or config.get("resolutions") or [None]
     n = config.get("n_images")
-    found = {(r.get("image_index"), r.get("resolution")) for r in rows}
-    if n is not None and len(found) < n * len(res):
+    if n is None:   # the image count is that of the folder: complete when every image with a row has them all
+        n = 1 + max((r["image_index"] for r in rows), default=-1)
+    wanted = {row_key(*t) for t in plan(normalize_config(dict(config)), n) if t[1] == method}
+    if not wanted or not wanted <= {r["key"] for r in rows}:    # planned rows, subsets included
         return None
     return rows
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -241,14 +242,15 @@ def excitation_backprop_at(model, images, target=None, *, resolution: int, contr
     from .layers import layer_for_grid
     from .methods import excitation_backprop
 
-    key = id(model), int(resolution), int(images.shape[-1])
-    if key not in _EBP_LAYERS:
-        _EBP_LAYERS[key] = layer_for_grid(model, int(resolution), int(images.shape[-1]))[0]
-    return excitation_backprop(model, images, target, layer=_EBP_LAYERS[key], contrastive=contrastive,
+    layers = _EBP_LAYERS.setdefault(model, {})          # one probe per model, resolution and input size
+    key = int(resolution), int(images.shape[-1])
+    if key not in layers:
+        layers[key] = layer_for_grid(model, *key)[0]
+    return excitation_backprop(model, images, target, layer=layers[key], contrastive=contrastive,
                                batch_size=batch_size)
 
 
-_EBP_LAYERS: dict = {}
+_EBP_LAYERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def pointing_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
@@ -583,6 +585,8 @@ def _value(v):
 def our_means(results, table: int) -> pd.DataFrame:
     """Our mean per method (rows, the paper's names) and column of Table ``table`` (numbers, NaN where missing)."""
     full = compare(results, table, formatted=False)
+    if "ours" not in full.index.get_level_values("source"):      # e.g. Table 6 on photos without boxes
+        return pd.DataFrame(columns=full.xs("mean", axis=1, level="stat").columns, dtype=float)
     ours = full.xs("ours", level="source")
     return ours.xs("mean", axis=1, level="stat")
 
@@ -1134,10 +1138,11 @@ def pointing_accuracy(hits: pd.DataFrame) -> pd.Series:
     return (100 * per_class.groupby(level="method", sort=False).mean()).rename("pointing accuracy (%)")
 
 
-__all__ = ["ABLATIONS", "claims_markdown", "excitation_backprop_at", "pointing_config", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES", "TABLE5_LAMBDAS",
-           "TABLE_LABELS", "VOC_CLASSES", "best_image", "box_fraction", "box_table", "compare", "cost_estimate", "describe", "key_numbers",
-           "mask_objective", "mean_curves", "orderings", "our_means", "paper_config", "per_image", "plot_mean_curves",
-           "plot_table", "plot_timing", "pointing_accuracy", "pointing_hits", "print_orderings", "recompute_objective",
-           "results_dir", "run_summary", "settings_table", "voc_methods",
-           "scale_for", "settings_of", "table_rows", "timing", "voc_pointing_game", "voc_samples", "voc_targets",
-           "write_config"]
+__all__ = ["ABLATIONS", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES",
+           "TABLE5_LAMBDAS", "TABLE_LABELS", "VOC_CLASSES", "best_image", "box_fraction", "box_table",
+           "claims_markdown", "compare", "cost_estimate", "describe", "excitation_backprop_at",
+           "key_numbers", "mask_objective", "mean_curves", "orderings", "our_means", "paper_config",
+           "per_image", "plot_mean_curves", "plot_table", "plot_timing", "pointing_accuracy",
+           "pointing_config", "pointing_hits", "print_orderings", "recompute_objective", "results_dir",
+           "run_summary", "scale_for", "settings_of", "settings_table", "table_rows", "timing",
+           "voc_methods", "voc_pointing_game", "voc_samples", "voc_targets", "write_config"]

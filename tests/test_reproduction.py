@@ -28,9 +28,10 @@ def spec(config, label):
 # ----------------------------------------------------------------------------- config
 def test_fast_config():
     c = R.paper_config(True)
-    assert c["n_images"] == 2 and c["resolutions"] == [28] and c["images"] == "embedded"
+    assert c["n_images"] == 2 and c["resolutions"] == [28] and c["images"] == "imagenet-samples"
     assert c["model"] == "efficientnet_lite0" and c["metrics"]["baseline"] == "blur"
-    assert set(labels(c)) == {"gradient", "excitation_backprop", "grad_cam", "integrated_gradients", "rise", "mask",
+    assert set(labels(c)) == {"gradient", "excitation_backprop", "excitation_backprop_mwp", "grad_cam",
+                              "integrated_gradients", "rise", "mask",
                               "i_gos", "i_gos_no_tv", "i_gos_no_noise", "i_gos_fixed_step", "i_gos@A", "i_gos@C",
                               "mask@A", "mask@B", "mask@C"}
     assert spec(c, "i_gos")["options"]["n_iter"] <= 5 and spec(c, "mask")["options"]["n_iter"] <= 30
@@ -39,13 +40,20 @@ def test_fast_config():
     assert R.results_dir() == igos.data.data_dir().parent / "results"
     assert c["results"].startswith(str(R.results_dir())) and "paper-fast-" in c["results"]
     cfg = ex.normalize_config(c)
-    assert len(ex.plan(cfg, 2)) == 2 * 15      # 5 native methods + 10 rows at 28 per image
+    assert len(ex.plan(cfg, 2)) == 2 * 16      # 4 native methods + 12 rows at 28 per image (EBP c-MWP and MWP)
     assert R.paper_config(True) == c           # deterministic, so every chapter finds the same file
 
 
 def test_full_configs():
     cpu, paper = R.paper_config(scale="cpu"), R.paper_config(scale="paper")
-    assert cpu["n_images"] == 5 and paper["n_images"] == 7
+    assert cpu["n_images"] == paper["n_images"] == 20 and cpu["images"] == "imagenet-samples"
+    assert cpu["metrics"]["n_steps"] == 100 and paper["metrics"]["n_steps"] == 200   # the authors' ~200 on a GPU
+    assert spec(paper, "rise")["options"]["n_masks"] == 4000
+    assert spec(R.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
+    sub = R.SCALES["cpu"]["subset_images"]
+    assert spec(cpu, "mask")["n_images"] == {112: sub, 14: sub} and "n_images" not in spec(paper, "mask")
+    assert spec(cpu, "i_gos_no_tv")["n_images"] == sub and spec(cpu, "mask@A")["n_images"] == sub
+    assert spec(cpu, "excitation_backprop")["name"] == "igos.reproduction:excitation_backprop_at"
     for c in (cpu, paper):
         assert c["resolutions"] == [224, 112, 28, 14, 7]
         assert spec(c, "i_gos")["resolutions"] == spec(c, "mask")["resolutions"] == [224, 112, 28, 14, 7]
@@ -65,8 +73,10 @@ def test_full_configs():
     assert R.settings_of(paper)["i_gos_iter"] == 15 and R.settings_of(paper)["i_gos_steps"] == 20
     assert R.settings_of(paper)["mask_iter"] == 500 and R.settings_of(paper)["rise_masks"] == 4000
     assert R.settings_of(cpu)["i_gos_iter"] < 15 and cpu["results"] != paper["results"]
-    assert "paper-cpu-efficientnet_lite0-5-" in cpu["results"]
-    assert len(ex.plan(ex.normalize_config(cpu), 7)) == 7 * (5 + 2 * 5 + 3 * 2 + 2 + 3)
+    assert "paper-cpu-efficientnet_lite0-20-" in cpu["results"]
+    # every photo: 4 native methods + EBP, Mask and I-GOS at 224, 28, 7; the first `sub`: 112 and 14 of those
+    # three, the plain MWP at 5 resolutions, 3 ablations x 2 resolutions and Table 5's 2 + 3 settings
+    assert len(ex.plan(ex.normalize_config(cpu), 7)) == 7 * (4 + 3 * 3) + sub * (3 * 2 + 5 + 3 * 2 + 2 + 3)
     table = R.describe(cpu)
     assert table.loc["rise", "resolutions"] == "native" and table.loc["mask@B", "tables"] == "5"
     # a folder is sampled over all its classes (seeded), the built-in sets keep their order
@@ -150,7 +160,7 @@ def test_tables_orderings_and_summaries():
     t4 = R.table_rows(rows, 4)
     assert set(t4["method"]) == {"i_gos", *R.ABLATIONS} and set(t4["res"]) == {224, 28}
     assert set(R.table_rows(rows, 5)["method"]) == {"i_gos", "i_gos@A", "i_gos@C", "mask@A", "mask@B", "mask@C"}
-    assert set(R.table_rows(rows, 1)["method"]) == set(R.MAIN)
+    assert set(R.table_rows(rows, 1)["method"]) == set(R.MAIN) | {"excitation_backprop_mwp"}
     t1 = R.compare(rows, 1)
     assert ("Excitation BP", "ours") in t1.index and ("I-GOS", "paper") in t1.index
     assert not any("@" in name or "no " in name for name, _ in t1.index)
@@ -181,13 +191,13 @@ def test_tables_orderings_and_summaries():
     nums = R.key_numbers(rows, 5)
     assert nums.loc["total loss", ("A", "I-GOS")] == "0.20"
     hits = R.pointing_hits(rows)
-    assert hits.shape == (3, 5 + 5 * 2) and "I-GOS 28x28" in hits.columns and "Excitation BP" in hits.columns
+    assert hits.shape == (3, 4 + 5 * 3) and "I-GOS 28x28" in hits.columns and "Excitation BP 28x28" in hits.columns
     timing = R.timing(rows)
     assert timing.loc[("I-GOS", 28), "s / iteration"] == pytest.approx(2 / 3)
     cost = R.cost_estimate(rows, config, n_images=3600)
     assert cost.loc["i_gos", "s / image"] == pytest.approx(5 * 2.5)
     cpu = R.SCALES["cpu"]
-    assert cost.loc["i_gos", "paper-size s / image"] == pytest.approx(5 * (2 * 15 / cpu["i_gos_iter"] + 0.5 * 100 / cpu["metric_steps"]))
+    assert cost.loc["i_gos", "paper-size s / image"] == pytest.approx(5 * (2 * 15 / cpu["i_gos_iter"] + 0.5 * R.PAPER_SETTINGS["metric_steps"] / cpu["metric_steps"]))
     assert cost.loc["total", "hours for 3600 images"] == pytest.approx(cost.loc["total", "s / image"])
     with pytest.raises(ValueError):
         R.orderings(rows, 7)
@@ -201,7 +211,7 @@ def test_end_to_end_with_a_tiny_model(tmp_path):
     config["target"] = "predicted"          # tiny_cnn has 10 classes, the photos ImageNet labels
     path = ex.run(config, progress=False)
     rows = ex.read_results(path)
-    assert len(rows) == 5 + 10
+    assert len(rows) == 4 + 12          # native: gradient, Grad-CAM, IG, RISE; at 7: EBP (2), Mask, I-GOS, 3 + 5 Table 4/5
     for n in range(1, 7):
         assert isinstance(R.compare(path, n), pd.DataFrame)
         assert isinstance(R.orderings(path, n), pd.DataFrame)
@@ -330,8 +340,8 @@ def test_paper_command_runs_the_chapters_experiment(capsys):
     """``python -m igos paper`` (run by make book first) writes the results file the chapters read."""
     for fast in (True, False):
         assert ex.main(["paper", "--dry-run"] + (["--fast"] if fast else [])) == 0
-        chapters = R.paper_config(fast, n_images=2 if fast else 5, resolutions=[28] if fast else [224, 112, 28, 14, 7])
-        assert capsys.readouterr().out.strip() == chapters["results"]
+        chapters = R.paper_config(fast, n_images=2 if fast else 20, resolutions=[28] if fast else [224, 112, 28, 14, 7])
+        assert capsys.readouterr().out.strip().splitlines() == [chapters["results"], R.pointing_config(fast)["results"]]
 
 
 def test_excitation_backprop_at_a_resolution_is_excitation_backprop_at_that_layer():
@@ -345,3 +355,31 @@ def test_excitation_backprop_at_a_resolution_is_excitation_backprop_at_that_laye
         got = R.excitation_backprop_at(model, x, [1, 2], resolution=r, contrastive=contrastive)
         want = igos.excitation_backprop(model, x, [1, 2], layer=name, contrastive=contrastive)
         assert got.shape == (2, grid, grid) and torch.equal(got, want)
+
+
+def test_claims_markdown_leads_with_the_paired_verdict():
+    ordering = pd.DataFrame({"paper": [True, False], "ours": [True, None]}, index=["claim a", "claim b"], dtype=object)
+    paired = pd.DataFrame({"closest": ["Mask"], "wins": ["9/10"], "p Wilcoxon": [0.004],
+                           "mean diff [95% CI]": ["-0.010 [-0.020, -0.001]"], "paired verdict": ["holds"]},
+                          index=["claim a"])
+    text = R.claims_markdown(ordering, paired).splitlines()
+    assert text[0].startswith("- claim a: **holds** (closest rival Mask") and "9/10" in text[0] and "paper: yes" in text[0]
+    assert text[1] == "- claim b: **not testable here** (a cell is missing); in the paper's numbers: paper: no"
+    assert "**does not hold in our means**" in R.claims_markdown(ordering.assign(ours=[False, False]))
+
+
+def test_subset_rows_keep_tables_4_and_5_on_the_same_photos():
+    """On a CPU the ablations and Table 5 run on the first photos: their I-GOS reference rows are cut to those photos."""
+    config = R.paper_config(scale="cpu", model="tiny_cnn", n_images=6, resolutions=[28, 7], results="x.jsonl")
+    plan = ex.plan(ex.normalize_config(config), 6)
+    subset = R.SCALES["cpu"]["subset_images"]
+    assert {i for i, label, _ in plan if label == "i_gos_no_tv"} == set(range(subset))
+    assert {i for i, label, _ in plan if label == "i_gos"} == set(range(6))
+    rows = [{"key": ex.row_key(i, label, r), "image_index": i, "image": f"p{i}", "method": label, "resolution": r,
+             "map_size": [r, r], "deletion": 0.1, "insertion": 0.5, "seconds": 1.0, "label": 1, "target": 1}
+            for i, label, r in plan if r is not None]
+    t4 = R.table_rows(rows, 4)
+    assert set(t4.loc[t4["method"] == "i_gos", "image_index"]) == set(range(subset))
+    t5 = R.table_rows(rows, 5)
+    assert set(t5["image_index"]) == set(range(subset)) and set(t5["res"]) == {28}
+    assert "the first 4 photos only" in R.settings_table(config).loc["n_images", "this run"]
