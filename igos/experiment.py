@@ -722,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
             config = reproduction.paper_config(model=args.model, images=args.images, n_images=args.n_images,
                                                scale=args.scale, results=args.results)
         else:
-            config = reproduction.pointing_config(args.scale == "fast", model=args.model, images=args.images,
-                                                  n_images=args.n_images)
+            config = reproduction.pointing_config(model=args.model, images=args.images, n_images=args.n_images,
+                                                  scale=args.scale)
             if args.results:
                 config["results"] = args.results
         path = reproduction.write_config(config, args.output)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -136,8 +135,6 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
         A plain dict (YAML-friendly) with the runner's config keys only (see
         :mod:`igos.experiment`); :func:`settings_of` reads the sizes back from it.
     """
-    from .experiment import config_hash, normalize_config
-
     scale = scale or scale_for(fast, device)
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
@@ -158,8 +155,8 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
     sub = s["subset_images"]
     if sub is not None and (s["n_images"] is None or sub < s["n_images"]):
         subset = {"n_images": sub}                                        # ablations and Table 5
-        table1 = {"n_images": {r: sub for r in s["subset_resolutions"] if r in res}} if any(
-            r in res for r in s["subset_resolutions"]) else {}
+        per_res = {r: sub for r in s["subset_resolutions"] if r in res}
+        table1 = {"n_images": per_res} if per_res else {}
     else:
         subset, table1 = {}, {}
     bs, i_gos = s["method_batch"], {"n_iter": s["i_gos_iter"], "n_steps": s["i_gos_steps"]}
@@ -202,12 +199,17 @@ def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", image
         "metrics": {"n_steps": s["metric_steps"], "baseline": "blur", "batch_size": s["metric_batch"],
                     "tolerance": 15, "curves": True, "pointing_game": True},
     }
-    if results is None:
-        digest = config_hash(normalize_config(config))
-        n = "all" if s["n_images"] is None else s["n_images"]
-        results = results_dir() / f"paper-{scale}-{model}-{n}-{digest[:8]}.jsonl"
-    config["results"] = str(results)
+    config["results"] = str(results if results is not None else _results_path("paper", scale, config))
     return config
+
+
+def _results_path(prefix: str, scale: str, config: dict) -> Path:
+    """``results/<prefix>-<scale>-<model>-<n images>-<hash>.jsonl``: a file per config, never shared by two."""
+    from .experiment import config_hash, normalize_config
+
+    digest = config_hash(normalize_config({**config, "results": None}))
+    n = "all" if config["n_images"] is None else config["n_images"]
+    return results_dir() / f"{prefix}-{scale}-{config['model']}-{n}-{digest[:8]}.jsonl"
 
 
 #: The sizes of the shared experiment of chapters 00 and 40-45 (their parameters cells use the same).
@@ -242,40 +244,31 @@ def excitation_backprop_at(model, images, target=None, *, resolution: int, contr
     from .layers import layer_for_grid
     from .methods import excitation_backprop
 
-    layers = _EBP_LAYERS.setdefault(model, {})          # one probe per model, resolution and input size
-    key = int(resolution), int(images.shape[-1])
-    if key not in layers:
-        layers[key] = layer_for_grid(model, *key)[0]
-    return excitation_backprop(model, images, target, layer=layers[key], contrastive=contrastive,
-                               batch_size=batch_size)
-
-
-_EBP_LAYERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+    layer, _ = layer_for_grid(model, int(resolution), int(images.shape[-1]))   # one probing forward pass
+    return excitation_backprop(model, images, target, layer=layer, contrastive=contrastive, batch_size=batch_size)
 
 
 def pointing_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
-                    n_images: int | None = None, device="auto") -> dict:
+                    n_images: int | None = None, device="auto", scale: str | None = None) -> dict:
     """The config of Table 6's pointing game on photos with object boxes (chapter 45).
 
     The methods of :data:`POINTING` with the sizes of :func:`paper_config`, I-GOS and Mask at
     :data:`POINTING_RESOLUTIONS`, and no deletion or insertion curves (only the maps' maxima
     count), so the run costs the maps only. ``python -m igos paper`` runs it after the shared
-    experiment.
+    experiment. ``scale``: as in :func:`paper_config`.
     """
-    scale = scale_for(fast, device)
-    res = POINTING_RESOLUTIONS[scale]
-    base = paper_config(fast, model=model, images=images, resolutions=res, device=device,
-                        n_images=n_images if n_images is not None else POINTING_N_IMAGES[bool(fast)],
-                        results=os.devnull)
+    scale = scale or scale_for(fast, device)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    base = paper_config(model=model, images=images, resolutions=POINTING_RESOLUTIONS[scale], device=device,
+                        n_images=n_images if n_images is not None else POINTING_N_IMAGES[scale == "fast"],
+                        scale=scale)
     # Excitation BP at its usual layer (the model's last convolution), as in the pointing games of its paper
     methods = [{"name": "excitation_backprop"} if m.get("label") == "excitation_backprop" else m
                for m in base["methods"] if m.get("label", m["name"]) in POINTING]
     config = {**base, "methods": methods, "metrics": {**base["metrics"], "deletion_insertion": False,
                                                         "curves": False, "pointing_game": True}}
-    from .experiment import config_hash, normalize_config
-
-    digest = config_hash(normalize_config({**config, "results": None}))
-    config["results"] = str(results_dir() / f"pointing-{scale}-{model}-{config['n_images']}-{digest[:8]}.jsonl")
+    config["results"] = str(_results_path("pointing", scale, config))
     return config
 
 
@@ -800,10 +793,8 @@ def claims_markdown(ordering: pd.DataFrame, paired: pd.DataFrame | None = None) 
     lines = []
     for claim, row in ordering.iterrows():
         papers = [c for c in ordering.columns if c != "ours"]
-        paper = "; ".join(f"{c}: {word[None if row[c] is None or (isinstance(row[c], float) and math.isnan(row[c])) else bool(row[c])]}"
-                          for c in papers)
-        ours = row["ours"]
-        ours = None if ours is None or (isinstance(ours, float) and math.isnan(ours)) else bool(ours)
+        paper = "; ".join(f"{c}: {word[_verdict(row[c])]}" for c in papers)
+        ours = _verdict(row["ours"])
         if paired is not None and claim in paired.index:
             p = paired.loc[claim]
             verdict = {"holds": "**holds**", "contradicted": "**contradicted**",
@@ -818,9 +809,21 @@ def claims_markdown(ordering: pd.DataFrame, paired: pd.DataFrame | None = None) 
     return "\n".join(lines)
 
 
+def _verdict(v) -> bool | None:
+    """An ordering verdict as ``True``/``False``, or ``None`` where a cell is missing (None or NaN)."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+
+def verdict_counts(paired: pd.DataFrame) -> dict:
+    """``{"holds": k, "contradicted": k, "not significant": k, "total": n}`` of :func:`paired_orderings`."""
+    verdicts = paired["paired verdict"] if len(paired) else pd.Series(dtype=object)
+    counts = {v: int((verdicts == v).sum()) for v in ("holds", "contradicted", "not significant")}
+    return {**counts, "total": len(verdicts)}
+
+
 def print_orderings(frame: pd.DataFrame) -> None:
     """Print :func:`orderings` as aligned text (``True``/``False``/``n/a``), for check cells."""
-    show = frame.map(lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(bool(v)))
+    show = frame.map(lambda v: "n/a" if _verdict(v) is None else str(_verdict(v)))
     print(show.to_string())
 
 
@@ -1145,4 +1148,5 @@ __all__ = ["ABLATIONS", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS
            "per_image", "plot_mean_curves", "plot_table", "plot_timing", "pointing_accuracy",
            "pointing_config", "pointing_hits", "print_orderings", "recompute_objective", "results_dir",
            "run_summary", "scale_for", "settings_of", "settings_table", "table_rows", "timing",
-           "voc_methods", "voc_pointing_game", "voc_samples", "voc_targets", "write_config"]
+           "verdict_counts", "voc_methods", "voc_pointing_game", "voc_samples", "voc_targets",
+           "write_config"]

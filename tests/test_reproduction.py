@@ -383,3 +383,15 @@ def test_subset_rows_keep_tables_4_and_5_on_the_same_photos():
     t5 = R.table_rows(rows, 5)
     assert set(t5["image_index"]) == set(range(subset)) and set(t5["res"]) == {28}
     assert "the first 4 photos only" in R.settings_table(config).loc["n_images", "this run"]
+
+
+def test_verdict_counts_and_the_pointing_config_scale():
+    paired = pd.DataFrame({"paired verdict": ["holds", "not significant", "holds"]})
+    assert R.verdict_counts(paired) == {"holds": 2, "contradicted": 0, "not significant": 1, "total": 3}
+    assert R.verdict_counts(pd.DataFrame()) == {"holds": 0, "contradicted": 0, "not significant": 0, "total": 0}
+    for scale in ("cpu", "paper"):      # the scale is the caller's, not the device's
+        c = R.pointing_config(model="tiny_cnn", scale=scale)
+        assert c["resolutions"] == R.POINTING_RESOLUTIONS[scale] and f"pointing-{scale}-tiny_cnn-7-" in c["results"]
+        assert c["metrics"]["n_steps"] == R.SCALES[scale]["metric_steps"]
+    with pytest.raises(ValueError, match="scale"):
+        R.pointing_config(scale="huge")
