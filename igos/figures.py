@@ -270,6 +270,10 @@ def merge(comparisons: Sequence[Comparison]) -> Comparison:
     return out
 
 
+PAPER_RATIO_FIGURES = {"vgg19": (12, 13), "resnet50": (14, 15)}
+"""The paper's numbers of its deletion and insertion figures per model (Figures 12-15)."""
+
+
 def ratio_panels(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, *,
                  deletion: Sequence[float] = (), insertion: Sequence[float] = (), original: bool = True,
                  class_names: Sequence[str] | None = None, baseline="blur") -> list[list[tuple]]:

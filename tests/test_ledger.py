@@ -1,0 +1,113 @@
+"""The claims ledger: records, the statistics behind verdicts, and verdicts that follow the numbers."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from igos import ledger
+from igos import reproduction as R
+
+from helpers_experiment import synthetic_rows
+
+
+def test_record_keeps_other_claims_and_rejects_bad_input(tmp_path):
+    path = tmp_path / "claims.json"
+    assert ledger.record("quadratic-scaling", True, "deviation 1e-9", fast=True, path=path) == "holds"
+    assert ledger.record("figure-2", False, "F = 0.3", fast=True, path=path) == "does not hold"
+    assert ledger.record("adversarial-insertion", None, "3/3 photos", fast=True, path=path) == "not decided"
+    data = json.loads(path.read_text())
+    assert {k: v["verdict"] for k, v in data.items()} == {
+        "quadratic-scaling": "holds", "figure-2": "does not hold", "adversarial-insertion": "not decided"}
+    ledger.record("figure-2", True, "F = 0.1", fast=True, path=path)           # a rerun replaces its own record
+    assert ledger.read_records(path)["figure-2"]["statistic"] == "F = 0.1"
+    assert ledger.read_records(path)["quadratic-scaling"]["verdict"] == "holds"
+    with pytest.raises(KeyError, match="unknown claim"):
+        ledger.record("no-such-claim", True, "x", fast=True, path=path)
+    with pytest.raises(ValueError, match="statistic"):
+        ledger.record("figure-2", True, "", fast=True, path=path)
+    assert list(tmp_path.iterdir()) == [path]                                   # no temporary file left behind
+
+
+def test_every_claim_has_a_known_source_and_chapter():
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    keys = [c.key for c in ledger.CLAIMS]
+    assert len(keys) == len(set(keys))
+    for c in ledger.CLAIMS:
+        assert c.source in ledger.SOURCES
+        text = (book / f"{c.chapter}.ipynb").read_text()
+        assert f"({c.label})=" in text, f"{c.chapter} has no target {c.label}"      # the link resolves
+        assert f'ledger.record(\\"{c.key}\\"' in text or f'record(\\"{c.key}\\"' in text, c.key
+    for table, stem in ledger.TABLE_CHAPTERS.items():
+        assert f"(claim-table-{table})=" in (book / f"{stem}.ipynb").read_text()
+    covered = {c.source for c in ledger.CLAIMS}
+    assert covered == set(ledger.SOURCES)                                        # each paper's main statement
+
+
+def test_sign_test_is_the_exact_binomial_tail():
+    assert ledger.sign_test(5, 5) == (True, 1 / 32)
+    assert ledger.sign_test(0, 5)[0] is False
+    assert ledger.sign_test(4, 4)[0] is None                                     # 1/16 > 0.05: four photos never decide
+    holds, p = ledger.sign_test(8, 10)
+    assert holds is None and p == pytest.approx((math.comb(10, 8) + math.comb(10, 9) + 1) / 1024)
+    with pytest.raises(ValueError):
+        ledger.sign_test(6, 5)
+
+
+def test_spearman_test_matches_the_rank_correlation_and_its_direction():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=30)
+    y = x + 0.5 * rng.normal(size=30)
+    rho, p_up, p_down = ledger.spearman_test(x, y)
+    assert rho == pytest.approx(pd.Series(x).corr(pd.Series(y), method="spearman"))
+    assert p_up < 0.01 < 0.99 < p_down
+    rho_n, p_up_n, p_down_n = ledger.spearman_test(x, -y)
+    assert rho_n == pytest.approx(-rho) and p_down_n < 0.01 < p_up_n
+    assert ledger.spearman_test(x, y, seed=3) == ledger.spearman_test(x, y, seed=3)
+    with pytest.raises(ValueError):
+        ledger.spearman_test([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="constant"):
+        ledger.spearman_test([1, 2, 3], [5, 5, 5])
+    assert ledger.spearman_test([1, 2], [1, 2])[1] > 0.05              # two photos never decide
+
+
+def test_table_verdicts_follow_the_numbers():
+    """A regression in the rows (I-GOS worse than Mask on every photo) turns "holds" into "does not hold"."""
+    rows = pd.DataFrame(synthetic_rows(R.paper_config(scale="cpu"), n_images=8))
+    claim = "Table 1: I-GOS has the lowest deletion at 28x28"
+    better = rows.copy()
+    better.loc[better["method"] == "i_gos", "deletion"] = -1.0
+    good = ledger.table_claims(better).set_index("claim")
+    assert good.loc[claim, "verdict"] == "holds" and "Wilcoxon" in good.loc[claim, "statistic"]
+    worse = rows.copy()
+    worse.loc[worse["method"] == "i_gos", "deletion"] = 2.0
+    assert ledger.table_claims(worse).set_index("claim").loc[claim, "verdict"] == "does not hold"
+    frame = ledger.table_claims(rows)
+    assert set(frame["verdict"]) <= set(ledger.VERDICTS)
+    assert frame.loc[frame["claim"].str.startswith("Table 3:"), "timing"].all()
+    assert {"Table 1", "Table 3", "Table 4", "Table 5"} <= {c.split(":")[0] for c in frame["claim"]}
+    t5 = frame[frame["claim"].str.startswith("Table 5:")]                     # 4 photos at CPU scale: means cannot decide
+    assert (t5["verdict"] == "not decided").all() and t5["statistic"].str.contains("fewer than 5 photos").all()
+
+
+def test_ledger_lists_every_claim_and_marks_missing_records(tmp_path):
+    rows = synthetic_rows(R.paper_config(scale="cpu"), n_images=4)
+    path = tmp_path / "claims.json"
+    ledger.record("figure-2", True, "F = 0.1", fast=True, path=path)
+    book = ledger.ledger(rows, fast=True, path=path)
+    by = book.set_index("claim")["verdict"]
+    statements = {c.key: c.statement for c in ledger.CLAIMS}
+    assert by[statements["figure-2"]] == "holds"
+    assert by[statements["quadratic-scaling"]] == ledger.NOT_RUN
+    assert sum(book["verdict"] == "not testable here") >= len(ledger.NOT_TESTABLE)
+    counts = ledger.summary(book)
+    assert counts["total"] == len(book) == sum(v for k, v in counts.items() if k != "total")
+    assert list(dict.fromkeys(book["source"])) == [s for s in ledger.SOURCES if s in set(book["source"])]
+    text = ledger.ledger_markdown(book)
+    assert "{ref}`chapter 30 <claim-figure-2>`" in text and "| **holds** |" in text
+    assert text.count("**I-GOS**") == 1
