@@ -129,6 +129,20 @@ def _map_box(box, geometry, size: int) -> list[float]:
     return [float(min(max(v, 0.0), size)) for v in out]
 
 
+def resize_whole(arr: np.ndarray, size: int = 224) -> tuple[torch.Tensor, tuple]:
+    """Resize the whole image to ``size x size`` (bilinear, antialiased; the aspect ratio is not kept).
+
+    For datasets whose objects may sit anywhere (the pointing game): a centre crop would cut some
+    of them away. Returns the ``[3, size, size]`` tensor and ``(scale_x, scale_y, 0, 0)`` as
+    :func:`resize_crop` does.
+    """
+    import torchvision.transforms.functional as TF
+
+    h, w = arr.shape[:2]
+    x = TF.resize(torch.from_numpy(arr).permute(2, 0, 1), [size, size], antialias=True).clamp_(0, 1)
+    return x.contiguous(), (size / w, size / h, 0, 0)
+
+
 # ----------------------------------------------------------------------------- loaders
 def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resize: int = 256,
                 n: int | None = None, seed: int | None = None, labels: dict | None = None) -> ImageSet:
@@ -157,6 +171,10 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
         >>> data.images.shape[1:], data.names[0]
         (torch.Size([3, 224, 224]), 'chelsea')
     """
+    if split_pointing_source(source) is not None:
+        raise ValueError(f"{source!r} has one entry per (image, object class) and several boxes per entry: run it "
+                         "with the experiment runner (igos.experiment, reproduction.pointing_config), or read it "
+                         "with igos.data.pointing_entries")
     entries = image_entries(source, n=n, seed=seed, labels=labels)
     tensors, boxes = [], []
     for e in entries:
@@ -176,21 +194,27 @@ def image_entries(source, *, n: int | None = None, seed: int | None = None, labe
     entries; the experiment runner reads them one at a time. With ``seed`` the ``n`` images are a
     seeded random sample of the whole source (in the source's order), else its first ``n``.
     """
+    if split_pointing_source(source) is not None:
+        return pointing_entries(source, n=n, seed=seed)
     if isinstance(source, str) and source == "embedded":
         entries = _embedded_entries()
     elif isinstance(source, str) and source == IMAGENET_SAMPLES:
         entries = _imagenet_sample_entries()
     else:
         entries = _folder_entries(Path(source), labels)
-    if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        if seed is not None:
-            order = torch.randperm(len(entries), generator=torch.Generator().manual_seed(seed)).tolist()
-            entries = [entries[i] for i in sorted(order[:n])]
-        else:
-            entries = entries[:n]
-    return entries
+    return _select(entries, n, seed)
+
+
+def _select(items: list, n: int | None, seed: int | None) -> list:
+    """The first ``n`` items, or ``n`` drawn at random with ``seed`` (kept in their order); all when ``n`` is None."""
+    if n is None:
+        return items
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if seed is None:
+        return items[:n]
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [items[i] for i in sorted(order[:n])]
 
 
 #: ``load_images`` source name of the 20 ImageNet validation samples shipped by ``foolbox``.
@@ -369,3 +393,164 @@ def class_names(indices: Sequence[int] | torch.Tensor) -> list[str]:
 
     classes = imagenet_classes()
     return [classes[int(i)] for i in (indices.tolist() if isinstance(indices, torch.Tensor) else indices)]
+
+
+# ----------------------------------------------------------------------------- pointing-game datasets
+#: The datasets of the paper's Table 6, as image sources ``"<name>:<root>"``: PASCAL VOC 2007 test
+#: (``root`` holds ``VOCdevkit/VOC2007`` or is that folder) and MSCOCO val2014 (``root`` holds
+#: ``annotations/instances_val2014.json`` and ``val2014/``). Nothing is downloaded.
+POINTING_DATASETS = ("voc07", "coco")
+
+#: PASCAL VOC's 20 classes, in the order of the VOC devkit.
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+
+#: VOC class -> the ImageNet-1k classes that show it, for ImageNet classifiers: an object's target
+#: is the most probable of them (:func:`igos.targets.object_target`). ImageNet has no "person"
+#: class; its three classes of people (ballplayer, groom, scuba diver) stand in for it.
+IMAGENET_FOR_VOC = {
+    "aeroplane": [404, 895], "bicycle": [444, 671], "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],
+    "boat": [472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 914],
+    "bottle": [440, 720, 737, 898, 907], "bus": [654, 779, 874],
+    "car": [436, 468, 511, 609, 627, 656, 717, 751, 817], "cat": [*range(281, 286)],
+    "chair": [423, 559, 765, 857], "cow": [345, 346, 347], "diningtable": [532], "dog": [*range(151, 269)],
+    "horse": [339, 603], "motorbike": [665, 670], "person": [981, 982, 983], "pottedplant": [738],
+    "sheep": [348, 349], "sofa": [831], "train": [466, 547, 565, 705, 820, 829], "tvmonitor": [664, 782, 851],
+}
+
+#: COCO category -> the ImageNet-1k class names that show it (resolved by name with
+#: :func:`imagenet_indices`). Categories without an ImageNet counterpart (giraffe, kite, fork,
+#: scissors, ...) are absent, and their objects are skipped.
+IMAGENET_FOR_COCO = {
+    "person": ["ballplayer", "groom", "scuba diver"], "bicycle": ["bicycle-built-for-two", "mountain bike"],
+    "car": ["beach wagon", "cab", "convertible", "jeep", "limousine", "minivan", "pickup", "racer", "sports car"],
+    "motorcycle": ["moped", "motor scooter"], "airplane": ["airliner", "warplane"],
+    "bus": ["minibus", "school bus", "trolleybus"],
+    "train": ["bullet train", "electric locomotive", "freight car", "passenger car", "steam locomotive", "streetcar"],
+    "truck": ["fire engine", "garbage truck", "moving van", "pickup", "police van", "tow truck", "trailer truck"],
+    "boat": ["canoe", "catamaran", "container ship", "fireboat", "gondola", "lifeboat", "liner",
+             "pirate", "schooner", "speedboat", "submarine", "trimaran", "yawl"],
+    "traffic light": ["traffic light"], "stop sign": ["street sign"], "parking meter": ["parking meter"],
+    "bench": ["park bench"], "cat": ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"],
+    "horse": ["sorrel"], "sheep": ["ram", "bighorn"], "cow": ["ox", "water buffalo", "bison"],
+    "elephant": ["tusker", "Indian elephant", "African elephant"],
+    "bear": ["brown bear", "American black bear", "ice bear", "sloth bear"], "zebra": ["zebra"],
+    "backpack": ["backpack"], "umbrella": ["umbrella"], "handbag": ["purse"],
+    "tie": ["bolo tie", "bow tie", "Windsor tie"], "skis": ["ski"],
+    "sports ball": ["baseball", "basketball", "croquet ball", "golf ball", "ping-pong ball", "rugby ball",
+                    "soccer ball", "tennis ball", "volleyball"],
+    "tennis racket": ["racket"], "bottle": ["beer bottle", "pill bottle", "pop bottle", "water bottle", "wine bottle"],
+    "wine glass": ["goblet"], "cup": ["cup", "coffee mug"], "spoon": ["wooden spoon"],
+    "bowl": ["mixing bowl", "soup bowl"], "banana": ["banana"], "apple": ["Granny Smith"], "orange": ["orange"],
+    "broccoli": ["broccoli"], "hot dog": ["hotdog"], "pizza": ["pizza"],
+    "chair": ["barber chair", "folding chair", "rocking chair", "throne"], "couch": ["studio couch"],
+    "potted plant": ["pot"], "bed": ["four-poster"], "dining table": ["dining table"], "toilet": ["toilet seat"],
+    "tv": ["television", "monitor", "screen"], "laptop": ["laptop", "notebook"], "mouse": ["mouse"],
+    "remote": ["remote control"], "keyboard": ["computer keyboard", "typewriter keyboard"],
+    "cell phone": ["cellular telephone"], "microwave": ["microwave"], "toaster": ["toaster"], "sink": ["washbasin"],
+    "refrigerator": ["refrigerator"], "book": ["book jacket", "comic book"],
+    "clock": ["analog clock", "digital clock", "wall clock"], "vase": ["vase"], "teddy bear": ["teddy"],
+    "hair drier": ["hand blower"],
+}
+IMAGENET_FOR_COCO["dog"] = list(range(151, 269))          # the 118 dog breeds, by index
+IMAGENET_FOR_COCO["bird"] = IMAGENET_FOR_VOC["bird"]
+
+
+def imagenet_indices(names_or_indices) -> list[int]:
+    """ImageNet class indices of a list of class names or indices (names as :func:`igos.imagenet_classes`)."""
+    from .models import imagenet_classes
+
+    classes = {c: i for i, c in enumerate(imagenet_classes())}
+    out = []
+    for v in names_or_indices:
+        if isinstance(v, int):
+            out.append(v)
+        elif v in classes:
+            out.append(classes[v])
+        else:
+            raise KeyError(f"{v!r} is not an ImageNet class name of igos.imagenet_classes()")
+    return out
+
+
+def split_pointing_source(source) -> tuple[str, Path] | None:
+    """``("voc07" | "coco", root)`` for a pointing-game source ``"<dataset>:<root>"``, else ``None``."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    s = str(source)
+    for name in POINTING_DATASETS:
+        if s.startswith(name + ":"):
+            root = s[len(name) + 1:]
+            if not root:
+                raise ValueError(f"{s!r}: give the dataset's folder after the colon, e.g. '{name}:/data/{name}'")
+            return name, Path(root).expanduser()
+    return None
+
+
+def _voc_images(root: Path) -> list[tuple[str, Path, list[tuple[str, list[float]]]]]:
+    """``(id, image path, [(class, [x0, y0, x1, y1]), ...])`` of the VOC 2007 test set under ``root``."""
+    import xml.etree.ElementTree as ET
+
+    base = next((b for b in (root / "VOCdevkit" / "VOC2007", root / "VOC2007", root)
+                 if (b / "ImageSets" / "Main" / "test.txt").is_file()), None)
+    if base is None:
+        raise FileNotFoundError(f"no VOC 2007 test set under {root}: expected VOCdevkit/VOC2007/ImageSets/Main/test.txt "
+                                "with Annotations/ and JPEGImages/ beside it (nothing is downloaded)")
+    out = []
+    for image_id in (base / "ImageSets" / "Main" / "test.txt").read_text().split():
+        ann = ET.parse(base / "Annotations" / f"{image_id}.xml").getroot()
+        objects = []
+        for obj in ann.iter("object"):
+            b = obj.find("bndbox")
+            # VOC boxes are 1-based inclusive pixel indices: pixel k spans [k - 1, k] in continuous coordinates
+            box = [float(b.find(k).text) - (1 if k in ("xmin", "ymin") else 0) for k in ("xmin", "ymin", "xmax", "ymax")]
+            objects.append((obj.find("name").text.strip(), box))
+        out.append((image_id, base / "JPEGImages" / f"{image_id}.jpg", objects))
+    return out
+
+
+def _coco_images(root: Path) -> list[tuple[str, Path, list[tuple[str, list[float]]]]]:
+    """``(id, image path, [(category, [x0, y0, x1, y1]), ...])`` of MSCOCO val2014 under ``root`` (crowd boxes left out)."""
+    ann_path = root / "annotations" / "instances_val2014.json"
+    if not ann_path.is_file():
+        raise FileNotFoundError(f"no MSCOCO val2014 annotations under {root}: expected annotations/instances_val2014.json "
+                                "and the images in val2014/ (nothing is downloaded)")
+    ann = json.loads(ann_path.read_text())
+    cats = {c["id"]: c["name"] for c in ann["categories"]}
+    objects: dict = {}
+    for a in ann["annotations"]:
+        if a.get("iscrowd"):
+            continue
+        x, y, w, h = a["bbox"]
+        objects.setdefault(a["image_id"], []).append((cats[a["category_id"]], [x, y, x + w, y + h]))
+    return [(str(im["id"]), root / "val2014" / im["file_name"], objects.get(im["id"], []))
+            for im in sorted(ann["images"], key=lambda im: im["file_name"])]
+
+
+def pointing_entries(source: str, *, n: int | None = None, seed: int | None = None) -> list[dict]:
+    """The entries of a pointing-game dataset (:data:`POINTING_DATASETS`): one per image and object class.
+
+    ``n`` images are kept (the first ``n``, or a random subset drawn with ``seed``), then each image
+    gives one entry per object class it contains: ``name`` (``"<image id>/<class>"``), ``path``,
+    ``label`` -1, ``boxes`` (every object of that class, ``[x0, y0, x1, y1]`` in pixels of the
+    original image), ``object_class`` and ``dataset``. Classes without an ImageNet counterpart
+    (:data:`IMAGENET_FOR_VOC`, :data:`IMAGENET_FOR_COCO`) are skipped. The runner resizes the whole
+    image (:func:`resize_whole`), so no object is cropped away.
+    """
+    split = split_pointing_source(source)
+    if split is None:
+        raise ValueError(f"not a pointing-game source: {source!r}; use one of "
+                         f"{', '.join(f'{d}:<folder>' for d in POINTING_DATASETS)}")
+    dataset, root = split
+    images = _voc_images(root) if dataset == "voc07" else _coco_images(root)
+    known = IMAGENET_FOR_VOC if dataset == "voc07" else IMAGENET_FOR_COCO
+    images = [im for im in images if any(c in known for c, _ in im[2])]
+    entries = []
+    for image_id, path, objects in _select(images, n, seed):
+        by_class: dict = {}
+        for cls, box in objects:
+            if cls in known:
+                by_class.setdefault(cls, []).append(box)
+        for cls in sorted(by_class):
+            entries.append({"name": f"{image_id}/{cls}", "path": path, "label": -1, "boxes": by_class[cls],
+                            "object_class": cls, "dataset": dataset})
+    return entries

@@ -73,7 +73,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .data import BUILT_IN_SOURCES
+from .data import BUILT_IN_SOURCES, split_pointing_source
 
 CONFIG_KEYS = ("model", "images", "n_images", "image_seed", "image_size", "seed", "device", "target",
                "resolutions", "methods", "metrics", "results")
@@ -186,9 +186,13 @@ def normalize_config(raw: dict, *, base_dir: str | os.PathLike | None = None,
         raise ValueError(f"unknown metrics key(s) {sorted(bad)}; known: {', '.join(METRIC_KEYS)}")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     images = str(raw.get("images", "embedded"))
-    images_path = raw.get("images_path") or (
-        images if images in BUILT_IN_SOURCES or Path(images).is_absolute()
-        else str((base / images).resolve()))
+    pointing = split_pointing_source(images)
+    if raw.get("images_path"):
+        images_path = raw["images_path"]
+    elif pointing is not None:    # "voc07:<folder>": the folder relative to the config's
+        images_path = f"{pointing[0]}:{pointing[1] if pointing[1].is_absolute() else (base / pointing[1]).resolve()}"
+    else:
+        images_path = images if images in BUILT_IN_SOURCES or Path(images).is_absolute() else str((base / images).resolve())
     if raw.get("results") is not None:
         results = Path(raw["results"])
         results = results if results.is_absolute() else base / results
@@ -313,8 +317,13 @@ class ImageSource:
         return len(self.entries)
 
     def load(self, index: int) -> tuple[torch.Tensor, str, int, torch.Tensor]:
-        """``(image [3, S, S], name, label, box [4] (NaN where unknown))``."""
+        """``(image [3, S, S], name, label, box)``: ``box`` is ``[4]`` (NaN where unknown), or ``[K, 4]``
+        for an entry of a pointing-game dataset (all objects of its class; the whole image resized)."""
         e = self.entries[index]
+        if e.get("boxes") is not None:
+            x, geometry = self._data.resize_whole(self._data.read_image(e["path"]), self.size)
+            boxes = [self._data._map_box(b, geometry, self.size) for b in e["boxes"]]
+            return x, e["name"], int(e.get("label", -1)), torch.tensor(boxes, dtype=torch.float32)
         x, geometry = self._data.resize_crop(self._data.read_image(e["path"]), self.size, self.resize)
         box = self._data._map_box(e["box"], geometry, self.size) if e.get("box") else [math.nan] * 4
         return x, e["name"], int(e.get("label", -1)), torch.tensor(box, dtype=torch.float32)
@@ -556,7 +565,8 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
         })
         row["stalled"] = M.stalled(row["p_image"], row["p_masked"])
     if m["pointing_game"] and box is not None and torch.isfinite(box).all():
-        row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), box[None], image_size=tuple(image.shape[-2:]),
+        boxes = [box.cpu()] if box.dim() == 2 else box[None].cpu()      # [K, 4]: several objects of the class
+        row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), boxes, image_size=tuple(image.shape[-2:]),
                                                    tolerance=m["tolerance"])[0])
     if m["curves"] and curves:
         row["fractions"] = dele.fractions.tolist()
@@ -581,7 +591,7 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
     from . import __version__
     from .devices import device_name
     from .models import load_model
-    from .targets import num_classes_of, predict
+    from .targets import num_classes_of, object_target, predict
 
     cfg = load_config(config)
     if device is not None:
@@ -626,7 +636,10 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
                     x, name, true_label, box = source.load(index)
                     x = x[None].to(dev)
                     predicted = int(predict(model, x)[0])
-                    if isinstance(cfg["target"], int):
+                    entry = source.entries[index]
+                    if entry.get("object_class") is not None:     # pointing-game dataset: the object's class
+                        target, why = object_target(model, x, entry["dataset"], entry["object_class"]), "object class"
+                    elif isinstance(cfg["target"], int):
                         target, why = cfg["target"], "config"
                     elif cfg["target"] == "label" and true_label >= 0:
                         if true_label >= num_classes_of(model, x):
@@ -642,7 +655,8 @@ def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = No
                 measured = evaluate(model, x, target, spec, resolution, cfg, box)
                 row = {"key": row_key(index, label, resolution), "image_index": index, "image": name,
                        "label": true_label, "target": target, "target_source": why, "predicted": predicted,
-                       "method": label, "method_name": spec["name"], "resolution": resolution, **measured,
+                       "method": label, "method_name": spec["name"], "resolution": resolution,
+                       **({"object_class": entry["object_class"]} if entry.get("object_class") else {}), **measured,
                        **base, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
                 writer.write(row)
                 bar.update(1)

@@ -105,7 +105,8 @@ NOT_TESTABLE = (
      "ResNet50's torchvision weights are not shipped; the chapters run it when MODEL = \"resnet50\" and "
      "its weights are at hand", "41_tables_1_2"),
     ("I-GOS", "Table 6: I-GOS has the best pointing accuracy on MSCOCO and VOC07",
-     "the datasets are not shipped; chapter 45 plays the game on the embedded photos, not comparable",
+     "the datasets are not shipped (chapter 45 plays both from a local copy, with an ImageNet model instead of the "
+     "paper's fine-tuned VGG16); without them it plays on the embedded photos, not comparable",
      "45_table_6_pointing_game"),
     ("I-GOS", "Figures 1, 3-5, 10-15: I-GOS's heatmaps are more focused than the other methods'",
      "a visual judgement; chapter 46 redraws the figures from our runs and the tables give the numbers",

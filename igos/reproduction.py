@@ -30,9 +30,9 @@ hash in its name, so changing a parameter never mixes rows of two configs.
 The rest of the module turns rows into what the chapters show: rows of one table
 (:func:`table_rows`), the paper's layouts (:func:`compare`), the paper's orderings checked on
 both the paper's and our numbers (:func:`orderings`), timings (:func:`timing`), cost
-extrapolation (:func:`cost_estimate`), per-image pointing hits (:func:`pointing_hits`), and the
-optional pointing game on a local copy of PASCAL VOC 2007 (:func:`voc_samples`,
-:func:`voc_pointing_game`).
+extrapolation (:func:`cost_estimate`) and per-image pointing hits (:func:`pointing_hits`). The
+pointing game on a local copy of VOC07 or COCO is the same runner on the image source
+``"voc07:<folder>"`` or ``"coco:<folder>"`` (:func:`pointing_config`, :func:`igos.data.pointing_entries`).
 
 Explained in ``book/40_running_the_experiments.ipynb``.
 """
@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 
 from . import tables
-from .data import BUILT_IN_SOURCES
+from .data import BUILT_IN_SOURCES, split_pointing_source
 from .paper_tables import paper_table
 
 #: The paper's mask resolutions (Tables 1 and 2).
@@ -215,8 +215,10 @@ def _results_path(prefix: str, scale: str, config: dict) -> Path:
 #: The sizes of the shared experiment of chapters 00 and 40-45 (their parameters cells use the same).
 CHAPTER_N_IMAGES = {True: 2, False: 20}
 CHAPTER_RESOLUTIONS = {True: [28], False: list(PAPER_RESOLUTIONS)}
-#: The pointing game (Table 6) needs object boxes: it runs on the embedded photos, which carry them.
+#: The pointing game (Table 6) needs object boxes: it runs on the embedded photos, which carry them,
+#: or on a local copy of VOC07 / COCO (``images="voc07:<folder>"``, a seeded random subset of images).
 POINTING_N_IMAGES = {True: 2, False: 7}
+POINTING_DATASET_IMAGES = {"fast": 4, "cpu": 100, "paper": None}     # None: the whole test set
 POINTING_RESOLUTIONS = {"fast": [28], "cpu": [28], "paper": [28, 14]}
 
 
@@ -254,15 +256,21 @@ def pointing_config(fast: bool = False, *, model: str = "efficientnet_lite0", im
 
     The methods of :data:`POINTING` with the sizes of :func:`paper_config`, I-GOS and Mask at
     :data:`POINTING_RESOLUTIONS`, and no deletion or insertion curves (only the maps' maxima
-    count), so the run costs the maps only. ``python -m igos paper`` runs it after the shared
+    count), so the run costs the maps only. ``images``: ``"embedded"`` (one hand-drawn box per
+    photo), or ``"voc07:<folder>"`` / ``"coco:<folder>"`` for the paper's datasets: one row per
+    image, object class and method, the whole image resized, a seeded random subset of
+    ``n_images`` images (default :data:`POINTING_DATASET_IMAGES`; ``None`` at paper scale: all). ``python -m igos paper`` runs it after the shared
     experiment. ``scale``: as in :func:`paper_config`.
     """
     scale = scale or scale_for(fast, device)
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    dataset = split_pointing_source(images) is not None
+    if n_images is None:
+        n_images = POINTING_DATASET_IMAGES[scale] if dataset else POINTING_N_IMAGES[scale == "fast"]
     base = paper_config(model=model, images=images, resolutions=POINTING_RESOLUTIONS[scale], device=device,
-                        n_images=n_images if n_images is not None else POINTING_N_IMAGES[scale == "fast"],
-                        scale=scale)
+                        n_images=n_images, scale=scale)
+    base["n_images"] = n_images                      # None (a whole dataset at paper scale) stays None
     # Excitation BP at its usual layer (the model's last convolution), as in the pointing games of its paper
     methods = [{"name": "excitation_backprop"} if m.get("label") == "excitation_backprop" else m
                for m in base["methods"] if m.get("label", m["name"]) in POINTING]
@@ -400,7 +408,8 @@ def settings_table(config: dict) -> pd.DataFrame:
         "mask_budget": f"{s['mask_iter']} Adam iterations, about I-GOS's {s['i_gos_iter']} x {s['i_gos_steps']} "
                        "gradients; its lambdas calibrated on the same photos and budget as I-GOS's",
         "fixed_step": f"{DEFAULT_FIXED_STEP:g} (the authors' code)",
-        "pointing_game": "the hand-drawn boxes of the embedded photos, ImageNet model (not comparable to the paper)",
+        "pointing_game": "the hand-drawn boxes of the embedded photos, ImageNet model (not comparable to the paper); "
+                         "VOC07 / COCO from a local copy: whole images, ImageNet classes standing in for theirs",
     })
     return pd.DataFrame({"paper": {k: str(v) for k, v in paper.items()},
                          "this run": {k: str(ours.get(k)) for k in paper}})
@@ -471,17 +480,6 @@ def box_table(config: dict) -> pd.DataFrame:
         rows.append({"image": name, "class": e.get("class_name") or class_names([label])[0], "box": [round(v, 1) for v in box.tolist()],
                      "covers": box_fraction(box, cfg["image_size"])[0]})
     return pd.DataFrame(rows).set_index("image")
-
-
-def voc_methods(config: dict, resolutions: Sequence[int] = (28, 14)) -> dict:
-    """Table 6's methods with the sizes of ``config``: column name -> ``(registry name, options)``."""
-    specs = {m.get("label", m["name"]): dict(m.get("options") or {}) for m in config["methods"]}
-    out = {"AM (gradient)": ("gradient", {}), "Excitation BP (c-MWP)": ("excitation_backprop", {}),
-           "RISE": ("rise", specs.get("rise", {}))}
-    for r in resolutions:
-        out[f"Mask {r}x{r}"] = ("mask", {**specs.get("mask", {}), "resolution": r})
-        out[f"I-GOS {r}x{r}"] = ("i_gos", {**specs.get("i_gos", {}), "resolution": r})
-    return out
 
 
 def mask_objective(model, images, target=None, *, resolution: int = 28, callback: Callable | None = None,
@@ -1032,121 +1030,10 @@ def pointing_hits(results) -> pd.DataFrame:
     return frame.pivot_table(index="image", columns="column", values="pointing_hit", aggfunc="first", sort=False)
 
 
-#: PASCAL VOC's 20 classes, in the order of the VOC devkit.
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
-
-#: VOC class -> the ImageNet-1k classes that show it, for ImageNet classifiers. The target of an
-#: object is the most probable of them. ImageNet has no "person" class, so persons are skipped.
-IMAGENET_FOR_VOC = {
-    "aeroplane": [404, 895], "bicycle": [444, 671], "bird": [*range(7, 25), *range(80, 101), *range(127, 147)],
-    "boat": [472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 914],
-    "bottle": [440, 720, 737, 898, 907], "bus": [654, 779, 874],
-    "car": [436, 468, 511, 609, 627, 656, 717, 751, 817], "cat": [*range(281, 286)],
-    "chair": [423, 559, 765, 857], "cow": [345, 346, 347], "diningtable": [532], "dog": [*range(151, 269)],
-    "horse": [339, 603], "motorbike": [665, 670], "pottedplant": [738], "sheep": [348, 349], "sofa": [831],
-    "train": [466, 547, 565, 705, 820, 829], "tvmonitor": [664, 782, 851],
-}
-
-
-def voc_samples(root: str | os.PathLike, *, year: str = "2007", image_set: str = "test", n: int | None = None,
-                size: int = 224) -> list[dict]:
-    """Images of a local PASCAL VOC copy, centre-cropped like the embedded photos, with their boxes.
-
-    Reads ``root/VOCdevkit/VOC<year>/`` with :class:`torchvision.datasets.VOCDetection`
-    (``download=False``: nothing is fetched). Each sample is ``{"name", "image" [3, S, S],
-    "boxes": {voc_class: [K, 4]}}``, boxes in pixels of the crop; objects that fall outside
-    the crop are dropped, and so are images left without any object.
-    """
-    from torchvision.datasets import VOCDetection
-
-    from . import data
-
-    ds = VOCDetection(str(root), year=year, image_set=image_set, download=False)
-    out = []
-    for i in range(len(ds) if n is None else min(n, len(ds))):
-        image, target = ds[i]
-        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        x, geometry = data.resize_crop(arr, size, round(size * 256 / 224))
-        objects = target["annotation"].get("object", [])
-        objects = objects if isinstance(objects, list) else [objects]
-        boxes: dict = {}
-        for obj in objects:
-            b = obj["bndbox"]
-            box = data._map_box([float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax")], geometry, size)
-            if box[2] > box[0] and box[3] > box[1]:
-                boxes.setdefault(obj["name"], []).append(box)
-        if boxes:
-            out.append({"name": target["annotation"]["filename"], "image": x,
-                        "boxes": {k: torch.tensor(v) for k, v in boxes.items()}})
-    return out
-
-
-def voc_targets(model, sample: dict, class_index: dict | None = None) -> dict:
-    """VOC class -> the model's class to explain for each object class of ``sample``.
-
-    ``class_index``: VOC class -> a class index or a list of them (the most probable is taken).
-    Default: the VOC order for a 20-class model, :data:`IMAGENET_FOR_VOC` for a 1000-class one.
-    Classes without an entry are skipped.
-    """
-    n_classes = getattr(model, "num_classes", None)
-    if class_index is None:
-        if n_classes == len(VOC_CLASSES):
-            class_index = {c: i for i, c in enumerate(VOC_CLASSES)}
-        elif n_classes == 1000:
-            class_index = IMAGENET_FOR_VOC
-        else:
-            raise ValueError(f"the model has {n_classes} classes: pass class_index (VOC class -> model class)")
-    wanted = {c: class_index[c] for c in sample["boxes"] if c in class_index}
-    if not wanted:
-        return {}
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        probs = model(sample["image"][None].to(device)).softmax(1)[0].cpu()
-    out = {}
-    for c, idx in wanted.items():
-        idx = [idx] if isinstance(idx, int) else list(idx)
-        out[c] = idx[int(probs[idx].argmax())]
-    return out
-
-
-def voc_pointing_game(model, samples: Sequence[dict], methods: dict, *, class_index: dict | None = None,
-                      tolerance: int = 15) -> pd.DataFrame:
-    """The pointing game on VOC samples (:func:`voc_samples`): one row per image, object class and method.
-
-    ``methods``: column name -> ``(registry name, options)``, e.g.
-    ``{"I-GOS 28x28": ("i_gos", {"resolution": 28})}``. Aggregate the ``hit`` column with
-    :func:`pointing_accuracy`.
-    """
-    from .experiment import resolve_method
-    from .metrics import pointing_game
-
-    device = next(model.parameters()).device
-    rows = []
-    for sample in samples:
-        x = sample["image"][None].to(device)
-        for voc_class, target in voc_targets(model, sample, class_index).items():
-            for column, (name, options) in methods.items():
-                saliency = resolve_method(name)(model, x, target, **dict(options))
-                hit = pointing_game(saliency.detach().cpu(), [sample["boxes"][voc_class]],
-                                    image_size=tuple(x.shape[-2:]), tolerance=tolerance)[0]
-                rows.append({"image": sample["name"], "class": voc_class, "target": target, "method": column,
-                             "hit": bool(hit)})
-    return pd.DataFrame(rows)
-
-
-def pointing_accuracy(hits: pd.DataFrame) -> pd.Series:
-    """Mean over classes of the per-class hit rate (%), per method: the pointing game's score."""
-    per_class = hits.groupby(["method", "class"], sort=False)["hit"].mean()
-    return (100 * per_class.groupby(level="method", sort=False).mean()).rename("pointing accuracy (%)")
-
-
-__all__ = ["ABLATIONS", "IMAGENET_FOR_VOC", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES",
-           "TABLE5_LAMBDAS", "TABLE_LABELS", "VOC_CLASSES", "best_image", "box_fraction", "box_table",
+__all__ = ["ABLATIONS", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES",
+           "TABLE5_LAMBDAS", "TABLE_LABELS", "best_image", "box_fraction", "box_table",
            "claims_markdown", "compare", "cost_estimate", "describe", "excitation_backprop_at",
            "key_numbers", "mask_objective", "mean_curves", "orderings", "our_means", "paper_config",
-           "per_image", "plot_mean_curves", "plot_table", "plot_timing", "pointing_accuracy",
-           "pointing_config", "pointing_hits", "print_orderings", "recompute_objective", "results_dir",
+           "per_image", "plot_mean_curves", "plot_table", "plot_timing", "pointing_config", "pointing_hits", "print_orderings", "recompute_objective", "results_dir",
            "run_summary", "scale_for", "settings_of", "settings_table", "table_rows", "timing",
-           "verdict_counts", "voc_methods", "voc_pointing_game", "voc_samples", "voc_targets",
-           "write_config"]
+           "verdict_counts", "write_config"]

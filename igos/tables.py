@@ -285,14 +285,25 @@ def _our_cells(frame: pd.DataFrame, number: int, names: dict | None) -> dict:
             base = _name(r, names, {**PAPER_NAMES, **POINTING_NAMES})
             if r.get("resolution") is not None and r.get("method") not in names:
                 base = f"{base} {r['res']}x{r['res']}"
-            column = f"{r.get('images', 'ours')} (not comparable to the paper)"   # other photos, model and boxes
-            groups.setdefault((base, column), {}).setdefault(r.get("label"), []).append(
-                float(r["pointing_hit"]))
+            groups.setdefault((base, pointing_column(r.get("images", "ours"))), {}).setdefault(
+                r.get("object_class", r.get("label")), []).append(float(r["pointing_hit"]))
         for key, per_class in groups.items():  # the score is a mean over classes of per-class accuracy (%)
             cells[key] = [100 * float(np.mean(v)) for v in per_class.values()]
     else:
         raise ValueError(f"the paper has Tables 1-6, got {number!r}")
     return cells
+
+
+def pointing_column(images: str) -> str:
+    """The Table 6 column of a run on ``images``: the paper's dataset name for a VOC07 or COCO run
+    (with our ImageNet model, not the paper's fine-tuned VGG16), else the source marked as not comparable."""
+    from .data import split_pointing_source
+
+    split = split_pointing_source(images)
+    if split is not None:
+        name = {"voc07": "VOC07", "coco": "MSCOCO"}[split[0]]
+        return f"{name} (ImageNet model, not the paper's VGG16)"
+    return f"{images} (not comparable to the paper)"      # other photos, model and boxes
 
 
 def _format(value, digits: int) -> str:

@@ -56,3 +56,31 @@ def num_classes_of(model: torch.nn.Module, images: torch.Tensor) -> int:
         return int(k)
     with torch.no_grad():
         return int(model(images[:1]).shape[1])
+
+
+@torch.no_grad()
+def object_target(model: torch.nn.Module, image: torch.Tensor, dataset: str, object_class: str) -> int:
+    """The model class to explain for an object of ``object_class`` in a pointing-game dataset.
+
+    A model with one output per class of the dataset (20 for ``"voc07"``) explains the object's
+    own class. An ImageNet-1k model explains the most probable, on ``image`` ``[1, 3, H, W]``, of
+    the ImageNet classes that show it (:data:`igos.data.IMAGENET_FOR_VOC`,
+    :data:`igos.data.IMAGENET_FOR_COCO`). Any other model raises: say which class to explain.
+    """
+    from . import data
+
+    n = num_classes_of(model, image)
+    if dataset == "voc07" and n == len(data.VOC_CLASSES):
+        return data.VOC_CLASSES.index(object_class)
+    table = {"voc07": data.IMAGENET_FOR_VOC, "coco": data.IMAGENET_FOR_COCO}.get(dataset)
+    if table is None:
+        raise ValueError(f"unknown pointing-game dataset {dataset!r}; known: {', '.join(data.POINTING_DATASETS)}")
+    if n != 1000:
+        raise ValueError(f"the model has {n} classes: object classes of {dataset!r} map to a 1000-class ImageNet model"
+                         + (" or to a 20-class VOC model" if dataset == "voc07" else "")
+                         + "; for another model, set target in the config")
+    if object_class not in table:
+        raise KeyError(f"{dataset!r} class {object_class!r} has no ImageNet counterpart")
+    candidates = data.imagenet_indices(table[object_class])
+    probs = model(image).softmax(1)[0, candidates]
+    return candidates[int(probs.argmax())]

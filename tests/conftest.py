@@ -35,3 +35,51 @@ def embedded():
 def imagenet_samples():
     """The 20 ImageNet validation photos shipped by foolbox (``load_images("imagenet-samples")``)."""
     return igos.load_images("imagenet-samples")
+
+
+# ----------------------------------------------------------------- executed chapters for the fast book
+# `make test` executes every chapter once: nbval runs the golden copies in tests/notebooks and
+# compares their check cells. With IGOS_EXECUTED=<folder> set, the outputs nbval received are
+# also written, per chapter, into <folder>/<chapter>.ipynb (the chapter's own cells from book/,
+# the outputs of this run), and tests/tools/fast_book.py builds the fast HTML book from them
+# instead of executing every chapter a second time. A chapter is written only when every one of
+# its code cells ran and passed.
+_EXECUTED: dict = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when != "call" or not __import__("os").environ.get("IGOS_EXECUTED") or not hasattr(item, "test_outputs"):
+        return
+    report = outcome.get_result()
+    runs = _EXECUTED.setdefault(str(item.parent.path), {})
+    runs[item.cell_num] = (item.test_outputs if report.passed and item.test_outputs is not None else None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import os
+    from pathlib import Path
+
+    import nbformat
+
+    folder = os.environ.get("IGOS_EXECUTED")
+    if not folder or not _EXECUTED:
+        return
+    root = Path(__file__).resolve().parents[1]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for golden, runs in _EXECUTED.items():
+        chapter = root / "book" / Path(golden).name
+        if not chapter.exists():
+            continue
+        nb = nbformat.read(chapter, 4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        if len(runs) != len(code) or any(v is None for v in runs.values()):
+            continue                                   # a cell failed or did not run: leave it to the book build
+        for k, cell in enumerate(code):
+            cell.outputs = [nbformat.from_dict(dict(o)) for o in runs[k]]
+            for o in cell.outputs:
+                if o.get("output_type") == "execute_result":
+                    o["execution_count"] = k + 1
+            cell.execution_count = k + 1
+        nbformat.write(nb, Path(folder) / chapter.name)

@@ -1,6 +1,7 @@
 """The shared config of the reproduction chapters and the helpers they call (igos.reproduction)."""
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ET
 
@@ -217,40 +218,103 @@ def _fake_voc(root, objects_per_image):
     (base / "ImageSets" / "Main" / "test.txt").write_text("\n".join(names) + "\n")
 
 
-def test_voc_reader_and_pointing_game(tmp_path, tiny_model):
-    pytest.importorskip("torchvision")
-    # image 0: a cat and two dogs, one of them right of the centre crop (dropped);
-    # image 1: a single bird left of the crop (the image is dropped)
+def _fake_coco(root, images):
+    """``images``: [(file name, width, height, [(category, [x, y, w, h], iscrowd)])]."""
+    (root / "annotations").mkdir(parents=True)
+    (root / "val2014").mkdir()
+    cats = sorted({c for _, _, _, objs in images for c, _, _ in objs})
+    ann = {"categories": [{"id": k + 1, "name": c} for k, c in enumerate(cats)], "images": [], "annotations": []}
+    for k, (name, w, h, objs) in enumerate(images):
+        Image.fromarray((np.random.default_rng(k).random((h, w, 3)) * 255).astype(np.uint8)).save(root / "val2014" / name)
+        ann["images"].append({"id": 100 + k, "file_name": name, "width": w, "height": h})
+        for c, box, crowd in objs:
+            ann["annotations"].append({"id": len(ann["annotations"]) + 1, "image_id": 100 + k,
+                                       "category_id": cats.index(c) + 1, "bbox": box, "iscrowd": crowd})
+    (root / "annotations" / "instances_val2014.json").write_text(json.dumps(ann))
+
+
+def test_voc_entries_keep_every_object_and_resize_the_whole_image(tmp_path):
+    # image 0: a cat and two dogs, one of them at the right edge (a centre crop would cut it away);
+    # image 1: a bird; image 2: only an object without an ImageNet counterpart (dropped)
     _fake_voc(tmp_path, [[("cat", (100, 50, 200, 150)), ("dog", (70, 20, 130, 90)), ("dog", (250, 100, 300, 200))],
-                         [("bird", (0, 10, 20, 50))]])
-    samples = R.voc_samples(tmp_path, size=224)
-    assert [s["name"] for s in samples] == ["000000.jpg"]
-    s = samples[0]
-    assert tuple(s["image"].shape) == (3, 224, 224) and set(s["boxes"]) == {"cat", "dog"}
-    # shorter side 200 -> 256 (scale 1.28), width 384, centre crop offsets left 80, top 16
-    assert s["boxes"]["cat"].shape == (1, 4) and s["boxes"]["cat"][0].tolist() == pytest.approx([48.0, 48.0, 176.0, 176.0])
-    assert s["boxes"]["dog"].shape == (1, 4) and s["boxes"]["dog"][0].tolist() == pytest.approx([9.6, 9.6, 86.4, 99.2], abs=1e-4)
-    with pytest.raises(ValueError, match="class_index"):
-        R.voc_targets(tiny_model, s)
-    targets = R.voc_targets(tiny_model, s, {"cat": 1, "dog": [2, 3], "person": 4})
-    assert targets["cat"] == 1 and targets["dog"] in (2, 3) and set(targets) == {"cat", "dog"}
-    hits = R.voc_pointing_game(tiny_model, samples, {"gradient": ("gradient", {}), "I-GOS 7x7": (
-        "i_gos", {"resolution": 7, "n_iter": 1, "n_steps": 2})}, class_index={"cat": 1, "dog": 2})
-    assert len(hits) == 4 and set(hits["class"]) == {"cat", "dog"} and hits["hit"].dtype == bool
-    acc = R.pointing_accuracy(hits)
-    assert set(acc.index) == {"gradient", "I-GOS 7x7"} and ((acc >= 0) & (acc <= 100)).all()
-    acc2 = R.pointing_accuracy(pd.DataFrame({"method": ["m"] * 3, "class": ["a", "a", "b"], "hit": [True, False, True]}))
-    assert acc2["m"] == pytest.approx(75.0)    # mean over classes of 50 % and 100 %
+                         [("bird", (1, 10, 20, 50))], [("unicorn", (1, 1, 50, 50))]])
+    source = f"voc07:{tmp_path}"
+    entries = igos.data.pointing_entries(source)
+    assert [e["name"] for e in entries] == ["000000/cat", "000000/dog", "000001/bird"]
+    dog = entries[1]
+    assert dog["object_class"] == "dog" and dog["dataset"] == "voc07" and len(dog["boxes"]) == 2
+    assert igos.data.image_entries(source) == entries
+    # the whole 300 x 200 image goes to 224 x 224: x * 224/300, y * 224/200 (VOC's 1-based xmin/ymin - 1)
+    x, name, label, boxes = ex.ImageSource(source).load(1)
+    assert tuple(x.shape) == (3, 224, 224) and name == "000000/dog" and label == -1
+    expected = [[69 * 224 / 300, 19 * 224 / 200, 130 * 224 / 300, 90 * 224 / 200], [249 * 224 / 300, 99 * 224 / 200, 224, 224]]
+    assert torch.allclose(boxes, torch.tensor(expected), atol=1e-4)
+    # a seeded subset of images (not of entries): every class of a chosen image comes along
+    one = igos.data.pointing_entries(source, n=1, seed=1)
+    assert len({e["path"] for e in one}) == 1 and one == igos.data.pointing_entries(source, n=1, seed=1)
+    with pytest.raises(ValueError, match="experiment runner"):
+        igos.load_images(source)
+    with pytest.raises(FileNotFoundError, match="VOC 2007"):
+        igos.data.pointing_entries(f"voc07:{tmp_path / 'nowhere'}")
+    with pytest.raises(ValueError, match="folder after the colon"):
+        igos.data.pointing_entries("voc07:")
+
+
+def test_coco_entries_skip_crowds_and_categories_without_an_imagenet_class(tmp_path):
+    _fake_coco(tmp_path, [("b.jpg", 64, 48, [("cat", [1, 2, 10, 20], 0), ("cat", [30, 5, 10, 10], 0),
+                                             ("dog", [0, 0, 64, 48], 1)]),
+                          ("a.jpg", 40, 40, [("giraffe", [0, 0, 10, 10], 0)])])
+    entries = igos.data.pointing_entries(f"coco:{tmp_path}")
+    assert [e["name"] for e in entries] == ["100/cat"]                 # the crowd dog and the giraffe-only image go
+    assert entries[0]["boxes"] == [[1, 2, 11, 22], [30, 5, 40, 15]]
+    names = igos.imagenet_classes()
+    for cls, classes in igos.data.IMAGENET_FOR_COCO.items():
+        assert igos.data.imagenet_indices(classes), cls                 # every name is an ImageNet class
+    assert names[igos.data.imagenet_indices(igos.data.IMAGENET_FOR_COCO["zebra"])[0]] == "zebra"
+    with pytest.raises(KeyError, match="not an ImageNet class"):
+        igos.data.imagenet_indices(["giraffe"])
+
+
+def test_pointing_game_on_voc_through_the_runner(tmp_path, lite0):
+    """Table 6 on a VOC copy: one resumable row per image, object class and method, in the runner's results file."""
+    _fake_voc(tmp_path / "voc", [[("cat", (100, 50, 200, 150)), ("dog", (70, 20, 130, 90)), ("dog", (250, 100, 300, 200))],
+                                 [("bird", (1, 10, 20, 50))]])
+    config = R.pointing_config(scale="fast", images=f"voc07:{tmp_path / 'voc'}")
+    config.update(methods=[{"name": "gradient"}], device="cpu", results=str(tmp_path / "pointing.jsonl"))
+    assert config["image_seed"] == 0 and config["n_images"] == R.POINTING_DATASET_IMAGES["fast"]
+    rows = ex.read_results(ex.run(config, progress=False))
+    assert [(r["image"], r["object_class"], r["target_source"]) for r in rows] == [
+        ("000000/cat", "cat", "object class"), ("000000/dog", "dog", "object class"), ("000001/bird", "bird", "object class")]
+    for r in rows:
+        assert r["target"] in igos.data.IMAGENET_FOR_VOC[r["object_class"]] and isinstance(r["pointing_hit"], bool)
+        assert r["deletion"] is None                                      # maps only: no curves
+    table = R.compare(rows, 6)
+    column = "VOC07 (ImageNet model, not the paper's VGG16)"
+    assert ("AM (gradient)", "ours") in table.index and column in table.columns.get_level_values(0)
+    # the score is a mean over classes of per-class accuracy
+    hits = {r["object_class"]: r["pointing_hit"] for r in rows}
+    mean = R.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")]
+    assert mean == pytest.approx(100 * np.mean([float(h) for h in hits.values()]))
+    assert ex.read_results(ex.run(config, progress=False)) == rows         # resumes: nothing recomputed
+
+
+def test_object_target_needs_an_imagenet_or_voc_model(tiny_model, lite0, embedded):
+    x = embedded.images[:1]
+    with pytest.raises(ValueError, match="1000-class"):
+        igos.targets.object_target(tiny_model, torch.rand(1, 3, 32, 32), "voc07", "cat")
+    i = embedded.names.index("chelsea")                                # a cat photo
+    t = igos.targets.object_target(lite0, embedded.images[i:i + 1], "voc07", "cat")
+    assert t in range(281, 286)
+    with pytest.raises(KeyError, match="no ImageNet counterpart"):
+        igos.targets.object_target(lite0, x, "coco", "giraffe")
 
 
 def test_imagenet_classes_for_voc():
     names = igos.imagenet_classes()
-    assert set(R.IMAGENET_FOR_VOC) == set(R.VOC_CLASSES) - {"person"}
-    assert all(0 <= i < 1000 for idx in R.IMAGENET_FOR_VOC.values() for i in idx)
-    assert names[R.IMAGENET_FOR_VOC["diningtable"][0]] == "dining table"
-    assert "tabby" in [names[i] for i in R.IMAGENET_FOR_VOC["cat"]]
-    assert {names[i] for i in R.IMAGENET_FOR_VOC["tvmonitor"]} == {"monitor", "screen", "television"}
-    assert names[R.IMAGENET_FOR_VOC["dog"][0]] == "Chihuahua" and len(R.IMAGENET_FOR_VOC["dog"]) == 118
+    assert set(igos.data.IMAGENET_FOR_VOC) == set(igos.data.VOC_CLASSES)
+    assert all(0 <= i < 1000 for idx in igos.data.IMAGENET_FOR_VOC.values() for i in idx)
+    assert names[igos.data.IMAGENET_FOR_VOC["diningtable"][0]] == "dining table"
+    assert [names[i] for i in igos.data.IMAGENET_FOR_VOC["person"]] == ["ballplayer", "groom", "scuba diver"]
 
 
 def test_table5_gets_its_own_i_gos_row_when_the_defaults_move(monkeypatch):
