@@ -696,8 +696,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="paper: the experiment of Tables 1-5 (igos.reproduction.paper_config); "
                             "pointing: Table 6's pointing game on photos with boxes")
     p_cfg.add_argument("--model", default="efficientnet_lite0")
-    p_cfg.add_argument("--images", default="imagenet-samples",
-                       help="imagenet-samples, embedded, or an ImageNet val folder (a seeded random sample of it)")
+    p_cfg.add_argument("--images", help="paper: imagenet-samples (default), embedded, or an ImageNet val folder (a "
+                                        "seeded random sample of it); pointing: embedded (default), "
+                                        "voc07:<folder> or coco:<folder> (a local VOC 2007 / COCO val2014 copy)")
     p_cfg.add_argument("--n-images", type=int, help="images to use (default: the scale's)")
     p_cfg.add_argument("--scale", choices=["fast", "cpu", "paper"], default="paper")
     p_cfg.add_argument("--results", help="results JSONL file the config names (default: under results/)")
@@ -733,11 +734,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import reproduction
 
         if args.kind == "paper":
-            config = reproduction.paper_config(model=args.model, images=args.images, n_images=args.n_images,
-                                               scale=args.scale, results=args.results)
+            config = reproduction.paper_config(model=args.model, images=args.images or "imagenet-samples",
+                                               n_images=args.n_images, scale=args.scale, results=args.results)
         else:
-            config = reproduction.pointing_config(model=args.model, images=args.images, n_images=args.n_images,
-                                                  scale=args.scale)
+            config = reproduction.pointing_config(model=args.model, images=args.images or "embedded",
+                                                  n_images=args.n_images, scale=args.scale)
             if args.results:
                 config["results"] = args.results
         path = reproduction.write_config(config, args.output)

@@ -340,3 +340,14 @@ def test_config_command_writes_a_runnable_paper_config(tmp_path):
     assert ex.main(["config", "paper", "--images", str(folder), "-o", str(tmp_path / "v.yaml")]) == 0
     v = ex.load_config(tmp_path / "v.yaml")
     assert v["image_seed"] == 0 and v["metrics"]["n_steps"] == 200      # a seeded sample; the authors' ~200 steps
+
+
+def test_config_command_writes_a_pointing_config_for_a_local_dataset(tmp_path):
+    out = tmp_path / "voc.yaml"
+    assert ex.main(["config", "pointing", "--images", "voc07:data/voc", "--scale", "paper", "-o", str(out)]) == 0
+    cfg = ex.load_config(out)
+    assert cfg["images"] == "voc07:data/voc" and cfg["n_images"] is None and cfg["image_seed"] == 0
+    assert cfg["images_path"] == f"voc07:{(tmp_path / 'data' / 'voc').resolve()}"    # relative to the config file
+    assert cfg["metrics"]["pointing_game"] and not cfg["metrics"]["deletion_insertion"]
+    assert ex.main(["config", "pointing", "-o", str(tmp_path / "e.yaml")]) == 0
+    assert ex.load_config(tmp_path / "e.yaml")["images"] == "embedded"              # the default for pointing
