@@ -27,6 +27,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,12 +203,35 @@ def spearman_test(x, y, *, n_perm: int = 10000, seed: int = 0) -> tuple[float, f
     return rho, float(((null >= rho - 1e-12).sum() + 1) / (n_perm + 1)), float(((null <= rho + 1e-12).sum() + 1) / (n_perm + 1))
 
 
+def claim_photos(frame: pd.DataFrame, claim: str) -> int:
+    """The photos behind a claim read off means: the fewest photos of any cell it involves.
+
+    ``frame``: :func:`igos.reproduction.table_rows` of the claim's table. The cells are those of the
+    methods the claim names (by the paper's names, longest first) at the resolutions it names
+    (``"28x28"``), or at every resolution when it names none; all cells when it names no method.
+    """
+    from .reproduction import NAMES
+
+    text, labels = claim, set()
+    for label, name in sorted(NAMES.items(), key=lambda kv: -len(kv[1])):
+        if name in text:
+            labels |= {k for k, v in NAMES.items() if v == name}
+            text = text.replace(name, "")
+    res = {int(r) for r in re.findall(r"(\d+)x\1", claim)}
+    base = frame["method"].astype(str).str.partition("@")[0]
+    sub = frame[base.isin(labels)] if labels else frame
+    if res:
+        sub = sub[sub["res"].isin(res)]
+    counts = sub.groupby(["method", "res"], dropna=False)["image_index"].nunique()
+    return int(counts.min()) if len(counts) else 0
+
+
 def _paired_rows(results, table: int) -> list[dict]:
     from . import reproduction as repro
 
     paired = repro.paired_orderings(results, table)
     ordering = repro.orderings(results, table)
-    n = int(repro.table_rows(results, table)["image_index"].nunique())
+    frame = repro.table_rows(results, table)
     rows = []
     for claim, row in ordering.iterrows():
         if len(paired) and claim in paired.index:
@@ -217,7 +241,7 @@ def _paired_rows(results, table: int) -> list[dict]:
             stat = (f"paired, closest rival {p['closest']}: I-GOS on the claimed side on {p['wins']} photos, "
                     f"Wilcoxon p = {p['p Wilcoxon']:.2g}, mean difference {p['mean diff [95% CI]']}")
         else:
-            rows.append(_means_row(table, claim, row["ours"], n))
+            rows.append(_means_row(table, claim, row["ours"], claim_photos(frame, claim)))
             continue
         rows.append({"source": "I-GOS", "claim": f"Table {table}: {claim}", "verdict": verdict, "statistic": stat,
                      "chapter": TABLE_CHAPTERS[table], "label": f"claim-table-{table}"})
@@ -232,11 +256,11 @@ def _means_row(table: int, claim: str, ours, n: int) -> dict:
         verdict, stat = "not testable here", "a cell of the claim is missing from this run"
     elif n < MIN_PHOTOS:
         verdict = "not decided"
-        stat = (f"our means {'agree' if v else 'disagree'} on {n} photo(s); fewer than {MIN_PHOTOS} photos cannot "
-                f"decide (a sign test needs {MIN_PHOTOS} to reach p < 0.05)")
+        stat = (f"our means {'agree' if v else 'disagree'}, but a cell has {n} photo(s); fewer than {MIN_PHOTOS} photos "
+                f"cannot decide (a sign test needs {MIN_PHOTOS} to reach p < 0.05)")
     else:
         verdict = verdict_of(v)
-        stat = f"means of {n} photos, no paired test" + (" (seconds on this machine)" if table == 3 else "")
+        stat = f"means over at least {n} photos per cell, no paired test" + (" (seconds on this machine)" if table == 3 else "")
     return {"source": "I-GOS", "claim": f"Table {table}: {claim}", "verdict": verdict, "statistic": stat,
             "chapter": TABLE_CHAPTERS[table], "label": f"claim-table-{table}"}
 
@@ -255,9 +279,9 @@ def table_claims(results, pointing=None) -> pd.DataFrame:
     for table, res in ((3, results), (5, results), (6, pointing)):
         if res is None:
             continue
-        n = int(repro.table_rows(res, table)["image_index"].nunique())
+        frame = repro.table_rows(res, table)
         for claim, row in repro.orderings(res, table).iterrows():
-            r = _means_row(table, claim, row["ours"], n)
+            r = _means_row(table, claim, row["ours"], claim_photos(frame, claim))
             if table == 6:
                 r["statistic"] += ", on embedded photos (not the paper's datasets)"
             rows.append(r)

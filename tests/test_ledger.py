@@ -111,3 +111,17 @@ def test_ledger_lists_every_claim_and_marks_missing_records(tmp_path):
     text = ledger.ledger_markdown(book)
     assert "{ref}`chapter 30 <claim-figure-2>`" in text and "| **holds** |" in text
     assert text.count("**I-GOS**") == 1
+
+
+def test_claim_photos_counts_the_cells_a_claim_reads():
+    """A claim on a subset column (112x112 on 4 photos at CPU scale) is judged on that column's photos."""
+    rows = pd.DataFrame(synthetic_rows(R.paper_config(scale="cpu"), n_images=6))
+    t3 = R.table_rows(rows, 3)
+    assert ledger.claim_photos(t3, "I-GOS is faster than Mask at 28x28") == 6
+    assert ledger.claim_photos(t3, "I-GOS is faster than Mask at 112x112") == 4
+    assert ledger.claim_photos(t3, "Grad-CAM takes under 1 s") == 6
+    t1 = R.table_rows(rows, 1)
+    assert ledger.claim_photos(t1, "Excitation BP has the highest deletion at its resolution") == 4   # not its MWP row
+    verdicts = ledger.table_claims(rows).set_index("claim")["verdict"]
+    assert verdicts["Table 3: I-GOS is faster than Mask at 112x112"] == "not decided"
+    assert verdicts["Table 3: I-GOS is faster than Mask at 28x28"] == "holds"
