@@ -301,7 +301,9 @@ class ImageSource:
     """The images of a config, decoded one at a time (a large folder never sits in memory).
 
     Selection, decoding and boxes are those of :func:`igos.load_images`, which a test
-    checks.
+    checks; a pointing-game dataset (``"voc07:<folder>"``, ``"coco:<folder>"``), which
+    ``load_images`` refuses, gives one entry per image and object class
+    (:func:`igos.data.pointing_entries`), the whole image resized.
     """
 
     def __init__(self, source: str, n: int | None = None, seed: int | None = None, size: int = 224,

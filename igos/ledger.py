@@ -123,6 +123,33 @@ TABLE_CHAPTERS = {1: "41_tables_1_2", 3: "42_table_3_timing", 4: "43_table_4_abl
                   6: "45_table_6_pointing_game"}
 
 
+def package_hash() -> str:
+    """A hash of the ``igos`` package's source files (which code produced a record or a run)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _code_hash(chapter: str) -> str:
+    """:func:`package_hash` with the code cells of ``book/<chapter>.ipynb`` (when the chapter is at hand)."""
+    import hashlib
+
+    from .reproduction import results_dir
+
+    digest = hashlib.sha1(package_hash().encode())
+    path = results_dir().parent / "book" / f"{chapter}.ipynb"
+    if path.is_file():
+        cells = json.loads(path.read_text())["cells"]
+        for cell in cells:
+            if cell["cell_type"] == "code":
+                digest.update("".join(cell["source"]).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def claims_file(fast: bool) -> Path:
     """Where chapter records live: ``results/claims-fast.json`` or ``results/claims-full.json``."""
     from .reproduction import results_dir
@@ -142,8 +169,9 @@ def record(key: str, holds: bool | None, statistic: str, *, fast: bool, path: st
 
     ``holds``: the outcome of the chapter's test (``None``: the data do not decide);
     ``statistic``: the numbers behind it, in one line. Call it before the chapter asserts, so a
-    regression shows as a changed verdict as well as a failed check. The file is rewritten
-    atomically; other claims' records are kept.
+    regression shows as a changed verdict as well as a failed check. The record carries a hash of
+    ``igos`` and of the chapter's code: :func:`ledger` shows a record made by other code as
+    ``"not run yet"``. The file is rewritten atomically; other claims' records are kept.
     """
     if key not in _BY_KEY:
         raise KeyError(f"unknown claim {key!r}; the ledger knows {sorted(_BY_KEY)}")
@@ -152,7 +180,7 @@ def record(key: str, holds: bool | None, statistic: str, *, fast: bool, path: st
     path = Path(path) if path is not None else claims_file(fast)
     data = read_records(path)
     verdict = verdict_of(holds)
-    data[key] = {"verdict": verdict, "statistic": statistic,
+    data[key] = {"verdict": verdict, "statistic": statistic, "code": _code_hash(_BY_KEY[key].chapter),
                  "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -222,7 +250,10 @@ def claim_photos(frame: pd.DataFrame, claim: str) -> int:
     sub = frame[base.isin(labels)] if labels else frame
     if res:
         sub = sub[sub["res"].isin(res)]
-    counts = sub.groupby(["method", "res"], dropna=False)["image_index"].nunique()
+    # a pointing-game dataset has one entry per image and object class ("<image id>/<class>"): count images
+    photo = sub["image"].astype(str).str.partition("/")[0] if "object_class" in sub and sub["object_class"].notna().any() \
+        else sub["image_index"]
+    counts = photo.groupby([sub["method"], sub["res"]], dropna=False).nunique()
     return int(counts.min()) if len(counts) else 0
 
 
@@ -283,7 +314,9 @@ def table_claims(results, pointing=None) -> pd.DataFrame:
         for claim, row in repro.orderings(res, table).iterrows():
             r = _means_row(table, claim, row["ours"], claim_photos(frame, claim))
             if table == 6:
-                r["statistic"] += ", on embedded photos (not the paper's datasets)"
+                from .tables import pointing_column
+
+                r["statistic"] += f", column {pointing_column(str(frame['images'].iloc[0]))}" if len(frame) else ""
             rows.append(r)
     frame = pd.DataFrame(rows)
     frame["timing"] = frame["claim"].str.startswith("Table 3:")
@@ -300,9 +333,14 @@ def ledger(results, pointing=None, *, fast: bool, path: str | os.PathLike | None
     rows = []
     for c in CLAIMS:
         r = records.get(c.key)
-        rows.append({"source": c.source, "claim": c.statement, "verdict": r["verdict"] if r else NOT_RUN,
-                     "statistic": r["statistic"] if r else f"run chapter {c.chapter}", "chapter": c.chapter,
-                     "label": c.label, "timing": False})
+        if r is not None and r.get("code") != _code_hash(c.chapter):
+            verdict, stat = NOT_RUN, f"the record of {r['recorded']} predates a change of igos or of the chapter: rerun it"
+        elif r is not None:
+            verdict, stat = r["verdict"], r["statistic"]
+        else:
+            verdict, stat = NOT_RUN, f"run chapter {c.chapter}"
+        rows.append({"source": c.source, "claim": c.statement, "verdict": verdict, "statistic": stat,
+                     "chapter": c.chapter, "label": c.label, "timing": False})
     for source, claim, reason, chapter in NOT_TESTABLE:
         rows.append({"source": source, "claim": claim, "verdict": "not testable here", "statistic": reason,
                      "chapter": chapter, "label": "", "timing": False})

@@ -77,8 +77,8 @@ def object_target(model: torch.nn.Module, image: torch.Tensor, dataset: str, obj
         raise ValueError(f"unknown pointing-game dataset {dataset!r}; known: {', '.join(data.POINTING_DATASETS)}")
     if n != 1000:
         raise ValueError(f"the model has {n} classes: object classes of {dataset!r} map to a 1000-class ImageNet model"
-                         + (" or to a 20-class VOC model" if dataset == "voc07" else "")
-                         + "; for another model, set target in the config")
+                         + (" or to a 20-class VOC model (VOC_CLASSES order)" if dataset == "voc07" else "")
+                         + "; other models are not supported for this dataset yet")
     if object_class not in table:
         raise KeyError(f"{dataset!r} class {object_class!r} has no ImageNet counterpart")
     candidates = data.imagenet_indices(table[object_class])

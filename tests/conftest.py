@@ -43,7 +43,7 @@ def imagenet_samples():
 # also written, per chapter, into <folder>/<chapter>.ipynb (the chapter's own cells from book/,
 # the outputs of this run), and tests/tools/fast_book.py builds the fast HTML book from them
 # instead of executing every chapter a second time. A chapter is written only when every one of
-# its code cells ran and passed.
+# its code cells ran and passed with the chapter's own code.
 _EXECUTED: dict = {}
 
 
@@ -54,7 +54,9 @@ def pytest_runtest_makereport(item, call):
         return
     report = outcome.get_result()
     runs = _EXECUTED.setdefault(str(item.parent.path), {})
-    runs[item.cell_num] = (item.test_outputs if report.passed and item.test_outputs is not None else None)
+    # the golden cell's code beside its outputs: they go to the chapter only if its code is the same
+    runs[item.cell_num] = ((item.cell.source, item.test_outputs)
+                           if report.passed and item.test_outputs is not None else None)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -76,10 +78,15 @@ def pytest_sessionfinish(session, exitstatus):
         code = [c for c in nb.cells if c.cell_type == "code"]
         if len(runs) != len(code) or any(v is None for v in runs.values()):
             continue                                   # a cell failed or did not run: leave it to the book build
+        if any(runs[k][0] != cell.source for k, cell in enumerate(code)):
+            continue                                   # a stale golden copy: its outputs belong to other code
         for k, cell in enumerate(code):
-            cell.outputs = [nbformat.from_dict(dict(o)) for o in runs[k]]
+            cell.outputs = [nbformat.from_dict(dict(o)) for o in runs[k][1]]
             for o in cell.outputs:
                 if o.get("output_type") == "execute_result":
                     o["execution_count"] = k + 1
             cell.execution_count = k + 1
         nbformat.write(nb, Path(folder) / chapter.name)
+    from igos.ledger import package_hash
+
+    (Path(folder) / "igos.hash").write_text(package_hash() + "\n")     # fast_book.py reuses runs of this igos only

@@ -121,7 +121,26 @@ def test_claim_photos_counts_the_cells_a_claim_reads():
     assert ledger.claim_photos(t3, "I-GOS is faster than Mask at 112x112") == 4
     assert ledger.claim_photos(t3, "Grad-CAM takes under 1 s") == 6
     t1 = R.table_rows(rows, 1)
+    t1 = t1[(t1["method"] != "excitation_backprop_mwp") | (t1["image_index"] < 2)]     # MWP on 2 photos only
     assert ledger.claim_photos(t1, "Excitation BP has the highest deletion at its resolution") == 4   # not its MWP row
     verdicts = ledger.table_claims(rows).set_index("claim")["verdict"]
     assert verdicts["Table 3: I-GOS is faster than Mask at 112x112"] == "not decided"
     assert verdicts["Table 3: I-GOS is faster than Mask at 28x28"] == "holds"
+
+
+def test_a_record_of_other_code_is_not_shown_as_current(tmp_path, monkeypatch):
+    rows = synthetic_rows(R.paper_config(scale="cpu"), n_images=4)
+    path = tmp_path / "claims.json"
+    ledger.record("figure-2", True, "F = 0.1", fast=True, path=path)
+    statement = next(c.statement for c in ledger.CLAIMS if c.key == "figure-2")
+    assert ledger.ledger(rows, fast=True, path=path).set_index("claim").loc[statement, "verdict"] == "holds"
+    monkeypatch.setattr(ledger, "package_hash", lambda: "changed")           # igos changed since the record
+    row = ledger.ledger(rows, fast=True, path=path).set_index("claim").loc[statement]
+    assert row["verdict"] == ledger.NOT_RUN and "predates" in row["statistic"]
+
+
+def test_claim_photos_counts_images_of_a_pointing_dataset():
+    frame = pd.DataFrame({"method": ["i_gos", "i_gos", "i_gos", "mask", "mask", "mask"], "res": [28] * 6,
+                          "image_index": [0, 1, 2, 0, 1, 2], "image": ["a/cat", "a/dog", "b/cat"] * 2,
+                          "object_class": ["cat", "dog", "cat"] * 2})
+    assert ledger.claim_photos(frame, "I-GOS 28x28 points at least as well as Mask 28x28") == 2    # images a and b

@@ -275,27 +275,38 @@ def test_coco_entries_skip_crowds_and_categories_without_an_imagenet_class(tmp_p
         igos.data.imagenet_indices(["giraffe"])
 
 
-def test_pointing_game_on_voc_through_the_runner(tmp_path, lite0):
+def test_pointing_game_on_voc_through_the_runner(tmp_path, lite0, monkeypatch):
     """Table 6 on a VOC copy: one resumable row per image, object class and method, in the runner's results file."""
     _fake_voc(tmp_path / "voc", [[("cat", (100, 50, 200, 150)), ("dog", (70, 20, 130, 90)), ("dog", (250, 100, 300, 200))],
-                                 [("bird", (1, 10, 20, 50))]])
+                                 [("bird", (1, 10, 20, 50))], [("cat", (0, 0, 300, 200))]])
     config = R.pointing_config(scale="fast", images=f"voc07:{tmp_path / 'voc'}")
     config.update(methods=[{"name": "gradient"}], device="cpu", results=str(tmp_path / "pointing.jsonl"))
     assert config["image_seed"] == 0 and config["n_images"] == R.POINTING_DATASET_IMAGES["fast"]
     rows = ex.read_results(ex.run(config, progress=False))
     assert [(r["image"], r["object_class"], r["target_source"]) for r in rows] == [
-        ("000000/cat", "cat", "object class"), ("000000/dog", "dog", "object class"), ("000001/bird", "bird", "object class")]
+        ("000000/cat", "cat", "object class"), ("000000/dog", "dog", "object class"),
+        ("000001/bird", "bird", "object class"), ("000002/cat", "cat", "object class")]
+    assert rows[-1]["pointing_hit"] is True                              # the box is the whole image
     for r in rows:
         assert r["target"] in igos.data.IMAGENET_FOR_VOC[r["object_class"]] and isinstance(r["pointing_hit"], bool)
         assert r["deletion"] is None                                      # maps only: no curves
     table = R.compare(rows, 6)
     column = "VOC07 (ImageNet model, not the paper's VGG16)"
     assert ("AM (gradient)", "ours") in table.index and column in table.columns.get_level_values(0)
-    # the score is a mean over classes of per-class accuracy
-    hits = {r["object_class"]: r["pointing_hit"] for r in rows}
+    # the score is a mean over classes of per-class accuracy (cat: two entries), not a mean over entries
+    per_class = pd.DataFrame(rows).groupby("object_class")["pointing_hit"].mean()
     mean = R.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")]
-    assert mean == pytest.approx(100 * np.mean([float(h) for h in hits.values()]))
-    assert ex.read_results(ex.run(config, progress=False)) == rows         # resumes: nothing recomputed
+    assert mean == pytest.approx(100 * per_class.mean())
+    for r, hit in zip(rows, (True, False, False, True)):                   # cat 2/2, dog 0/1, bird 0/1: 33 % != 50 %
+        r["pointing_hit"] = hit
+    per_class = pd.DataFrame(rows).groupby("object_class")["pointing_hit"].mean()
+    assert 100 * per_class.mean() != pytest.approx(100 * np.mean([r["pointing_hit"] for r in rows]))
+    assert R.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")] == pytest.approx(
+        100 * per_class.mean())
+    def no_rerun(*args, **kwargs):
+        raise AssertionError("a resumed run recomputed a row")
+    monkeypatch.setattr(ex, "evaluate", no_rerun)
+    assert len(ex.read_results(ex.run(config, progress=False))) == 4         # resumes: nothing recomputed
 
 
 def test_object_target_needs_an_imagenet_or_voc_model(tiny_model, lite0, embedded):

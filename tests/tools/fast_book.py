@@ -11,7 +11,8 @@ its markdown is the chapter's own), marked
 ``execution_mode: off`` so that Jupyter Book renders it as it is. A chapter missing there or whose
 code changed since (or one that needs state only a live kernel gives, such as the explorer's
 widgets, listed in :data:`EXECUTE`) is marked ``force`` and executed by the build, and the script
-says so. ``jupyter-book build SRC`` then builds the same pages as ``make book-fast``
+says so. Runs of another version of ``igos`` (``EXECUTED/igos.hash``) are not reused.
+``jupyter-book build SRC`` then builds the same pages as ``make book-fast``
 without running every chapter a second time.
 """
 from __future__ import annotations
@@ -37,10 +38,16 @@ def main(executed: str, src: str) -> int:
     shutil.copytree(ROOT / "book", src / "book", ignore=skip)
     shutil.copytree(ROOT / "igos", src / "igos", ignore=skip)      # chapters include method sources (literalinclude)
     rerun = []
+    from igos.ledger import package_hash
+
+    stamp = executed / "igos.hash"
+    fresh = stamp.is_file() and stamp.read_text().strip() == package_hash()
+    if not fresh:
+        print(f"{executed}: no runs of the current igos (run make test-notebooks); every chapter executes in the build")
     for chapter in sorted((src / "book").glob("*.ipynb")):
         ready = executed / chapter.name
         nb, mode = nbformat.read(chapter, 4), "force"
-        if ready.exists() and chapter.name not in EXECUTE:
+        if fresh and ready.exists() and chapter.name not in EXECUTE:
             done = [c for c in nbformat.read(ready, 4).cells if c.cell_type == "code"]
             code = [c for c in nb.cells if c.cell_type == "code"]
             if [c.source for c in done] == [c.source for c in code]:     # the markdown may have been edited since
