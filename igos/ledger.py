@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -134,13 +133,13 @@ def package_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def _code_hash(chapter: str) -> str:
-    """:func:`package_hash` with the code cells of ``book/<chapter>.ipynb`` (when the chapter is at hand)."""
+def _code_hash(chapter: str, package: str | None = None) -> str:
+    """``package`` (default :func:`package_hash`) with the code cells of ``book/<chapter>.ipynb`` (when at hand)."""
     import hashlib
 
     from .reproduction import results_dir
 
-    digest = hashlib.sha1(package_hash().encode())
+    digest = hashlib.sha1((package or package_hash()).encode())
     path = results_dir().parent / "book" / f"{chapter}.ipynb"
     if path.is_file():
         cells = json.loads(path.read_text())["cells"]
@@ -195,18 +194,20 @@ def read_records(path: str | os.PathLike) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def sign_test(wins: int, n: int, *, alpha: float = 0.05) -> tuple[bool | None, float]:
-    """Exact one-sided sign test of ``wins`` out of ``n``: ``(holds, p)``.
+def sign_verdict(wins: int, n: int, *, alpha: float = 0.05) -> tuple[bool | None, float]:
+    """A claim's outcome from ``wins`` out of ``n`` untied photos: ``(holds, p)``, ``p`` the one-sided
+    exact sign test (:func:`igos.tables.binomial_tail`).
 
     ``holds`` is ``True`` when ``p < alpha`` for the claimed side, ``False`` when the opposite
     side is significant, else ``None`` (the sample cannot decide; with ``n < 5`` it never can).
     """
+    from .tables import binomial_tail
+
     if not 0 <= wins <= n:
         raise ValueError(f"need 0 <= wins <= n, got {wins}, {n}")
     if n == 0:
         return None, float("nan")
-    tail = lambda k: sum(math.comb(n, j) for j in range(k, n + 1)) / 2**n      # P(X >= k), X ~ Bin(n, 1/2)
-    p, p_opp = tail(wins), tail(n - wins)
+    p, p_opp = binomial_tail(wins, n), binomial_tail(n - wins, n)
     return (True if p < alpha else False if p_opp < alpha else None), p
 
 
@@ -265,18 +266,20 @@ def _paired_rows(results, table: int) -> list[dict]:
     frame = repro.table_rows(results, table)
     rows = []
     for claim, row in ordering.iterrows():
-        if len(paired) and claim in paired.index:
-            p = paired.loc[claim]
-            verdict = {"holds": "holds", "contradicted": "does not hold", "not significant": "not decided"}[
-                p["paired verdict"]]
-            stat = (f"paired, closest rival {p['closest']}: I-GOS on the claimed side on {p['wins']} photos, "
-                    f"Wilcoxon p = {p['p Wilcoxon']:.2g}, mean difference {p['mean diff [95% CI]']}")
-        else:
+        if not (len(paired) and claim in paired.index):
             rows.append(_means_row(table, claim, row["ours"], claim_photos(frame, claim)))
             continue
-        rows.append({"source": "I-GOS", "claim": f"Table {table}: {claim}", "verdict": verdict, "statistic": stat,
-                     "chapter": TABLE_CHAPTERS[table], "label": f"claim-table-{table}"})
+        p = paired.loc[claim]
+        verdict = {"holds": "holds", "contradicted": "does not hold", "not significant": "not decided"}[p["paired verdict"]]
+        rows.append(_table_row(table, claim, verdict, f"paired, closest rival {p['closest']}: I-GOS on the claimed side "
+                               f"on {p['wins']} photos, Wilcoxon p = {p['p Wilcoxon']:.2g}, mean difference "
+                               f"{p['mean diff [95% CI]']}"))
     return rows
+
+
+def _table_row(table: int, claim: str, verdict: str, statistic: str) -> dict:
+    return {"source": "I-GOS", "claim": f"Table {table}: {claim}", "verdict": verdict, "statistic": statistic,
+            "chapter": TABLE_CHAPTERS[table], "label": f"claim-table-{table}"}
 
 
 def _means_row(table: int, claim: str, ours, n: int) -> dict:
@@ -292,8 +295,7 @@ def _means_row(table: int, claim: str, ours, n: int) -> dict:
     else:
         verdict = verdict_of(v)
         stat = f"means over at least {n} photos per cell, no paired test" + (" (seconds on this machine)" if table == 3 else "")
-    return {"source": "I-GOS", "claim": f"Table {table}: {claim}", "verdict": verdict, "statistic": stat,
-            "chapter": TABLE_CHAPTERS[table], "label": f"claim-table-{table}"}
+    return _table_row(table, claim, verdict, stat)
 
 
 def table_claims(results, pointing=None) -> pd.DataFrame:
@@ -330,10 +332,10 @@ def ledger(results, pointing=None, *, fast: bool, path: str | os.PathLike | None
     :data:`VERDICTS`, or ``"not run yet"`` for a chapter claim without a record.
     """
     records = read_records(path if path is not None else claims_file(fast))
-    rows = []
+    rows, package = [], package_hash()
     for c in CLAIMS:
         r = records.get(c.key)
-        if r is not None and r.get("code") != _code_hash(c.chapter):
+        if r is not None and r.get("code") != _code_hash(c.chapter, package):
             verdict, stat = NOT_RUN, f"the record of {r['recorded']} predates a change of igos or of the chapter: rerun it"
         elif r is not None:
             verdict, stat = r["verdict"], r["statistic"]

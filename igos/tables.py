@@ -155,14 +155,17 @@ def summarize(results, by: Sequence[str] = ("method", "res"),
 
 
 # ----------------------------------------------------------------------------- paired statistics
+def binomial_tail(k: int, n: int) -> float:
+    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``: the one-sided exact sign test of ``k`` wins in ``n``."""
+    return sum(math.comb(n, j) for j in range(k, n + 1)) / 2.0 ** n
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact sign test: P(a split at least this uneven) under a fair coin, ties dropped."""
     n = wins + losses
     if n == 0:
         return 1.0
-    k = min(wins, losses)
-    tail = sum(math.comb(n, j) for j in range(k + 1)) / 2.0 ** n
-    return min(1.0, 2 * tail)
+    return min(1.0, 2 * binomial_tail(max(wins, losses), n))
 
 
 def wilcoxon_signed_rank(d: np.ndarray) -> float:

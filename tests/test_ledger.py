@@ -49,14 +49,14 @@ def test_every_claim_has_a_known_source_and_chapter():
     assert covered == set(ledger.SOURCES)                                        # each paper's main statement
 
 
-def test_sign_test_is_the_exact_binomial_tail():
-    assert ledger.sign_test(5, 5) == (True, 1 / 32)
-    assert ledger.sign_test(0, 5)[0] is False
-    assert ledger.sign_test(4, 4)[0] is None                                     # 1/16 > 0.05: four photos never decide
-    holds, p = ledger.sign_test(8, 10)
+def test_sign_verdict_is_the_exact_binomial_tail():
+    assert ledger.sign_verdict(5, 5) == (True, 1 / 32)
+    assert ledger.sign_verdict(0, 5)[0] is False
+    assert ledger.sign_verdict(4, 4)[0] is None                                     # 1/16 > 0.05: four photos never decide
+    holds, p = ledger.sign_verdict(8, 10)
     assert holds is None and p == pytest.approx((math.comb(10, 8) + math.comb(10, 9) + 1) / 1024)
     with pytest.raises(ValueError):
-        ledger.sign_test(6, 5)
+        ledger.sign_verdict(6, 5)
 
 
 def test_spearman_test_matches_the_rank_correlation_and_its_direction():
