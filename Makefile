@@ -9,7 +9,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup test test-notebooks test-unit test-browser book book-fast golden clean bench
+.PHONY: help setup test test-notebooks test-unit test-browser book chapters book-fast golden clean bench
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
 	@echo "make test   - set up .venv and run the whole test suite (unit tests, chapters in fast mode, the book in a browser)"
@@ -38,12 +38,12 @@ test-notebooks: $(STAMP)
 
 # The fast-mode HTML book loaded page by page in headless Chromium (needs Debian's
 # chromium and chromium-driver: apt-get install chromium chromium-driver). The book is assembled
-# from the chapters executed by test-notebooks (tests/tools/fast_book.py); a chapter missing there
+# from the chapters executed by test-notebooks (book/_tools/assemble_book.py); a chapter missing there
 # (or one with widgets) is executed by the build itself.
 FAST_SRC := _build/fast/src
 test-browser: $(STAMP)
 	IGOS_FAST=1 $(PY) -m igos paper --fast
-	$(PY) tests/tools/fast_book.py $(EXECUTED) $(FAST_SRC)
+	$(PY) book/_tools/assemble_book.py $(EXECUTED) $(FAST_SRC)
 	IGOS_FAST=1 $(VENV)/bin/jupyter-book build $(FAST_SRC) -W --keep-going
 	IGOS_BOOK_HTML=$(FAST_SRC)/_build/html $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
@@ -57,14 +57,42 @@ book-fast: $(STAMP)
 test-unit: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/notebooks
 
-# The execution cache keys on notebook code only: wipe it whenever igos/ changed.
+# The full book, in three steps:
+# 1. the shared experiment of the reproduction chapters (`python -m igos paper`: one worker process
+#    per core on a CPU, resumable, its progress bar here);
+# 2. every chapter executed with papermill into $(FULL_EXEC), JOBS at a time, each with
+#    cores / JOBS threads (a small CNN keeps one core busy better than it spreads over two). A
+#    chapter reruns only when it or igos/ changed; the claims ledger runs after all the others;
+# 3. Jupyter Book renders the executed chapters (book/_tools/assemble_book.py), into _build/html.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+CORES := $(shell nproc 2>/dev/null || echo 1)
+THREADS := $(shell n=$$(( $(CORES) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
+FULL_EXEC := _build/full/executed
+FULL_SRC := _build/full/src
+IGOS_PY := $(wildcard igos/*.py igos/*/*.py)
+FULL_NBS := $(patsubst book/%.ipynb,$(FULL_EXEC)/%.ipynb,$(CHAPTERS))
+LEDGER_NB := $(FULL_EXEC)/95_claims_ledger.ipynb
+
 book: $(STAMP)
-	@h=$$(cat igos/*.py igos/*/*.py | sha1sum | cut -c1-16); \
-	 if [ "$$(cat _build/.igos-hash 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
-	 mkdir -p _build; echo $$h > _build/.igos-hash
-	$(PY) -m igos paper        # the long shared experiment first, resumable, with its progress bar here
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) -m igos paper
+	$(MAKE) --no-print-directory -j$(JOBS) chapters
+	$(PY) -c "from igos.ledger import package_hash; print(package_hash())" > $(FULL_EXEC)/igos.hash
+	$(PY) book/_tools/assemble_book.py $(FULL_EXEC) $(FULL_SRC) --widgets
+	$(VENV)/bin/jupyter-book build $(FULL_SRC) -W --keep-going --path-output .
 	@echo "Open _build/html/index.html"
+
+chapters: $(FULL_NBS)
+
+$(FULL_EXEC)/%.ipynb: book/%.ipynb $(IGOS_PY) | $(STAMP)
+	@mkdir -p $(FULL_EXEC)
+	@echo "executing $< ($(THREADS) thread(s))"; t0=$$(date +%s); \
+	 OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/papermill $< $@.part.ipynb --cwd book -k python3 \
+	   --no-progress-bar --log-level WARNING 2>&1 | grep -v "Kernel is running over TCP" ; \
+	 status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { echo "FAILED: $< (its run: $@.part.ipynb)"; exit $$status; }; \
+	 mv $@.part.ipynb $@; echo "executed $< in $$(( $$(date +%s) - t0 )) s"
+
+# the ledger reads the verdicts every other chapter records
+$(LEDGER_NB): $(filter-out $(LEDGER_NB),$(FULL_NBS))
 
 golden: $(STAMP)
 	@for nb in $(CHAPTERS); do \

@@ -176,15 +176,19 @@ def record(key: str, holds: bool | None, statistic: str, *, fast: bool, path: st
         raise KeyError(f"unknown claim {key!r}; the ledger knows {sorted(_BY_KEY)}")
     if not isinstance(statistic, str) or not statistic:
         raise ValueError("statistic must be a non-empty string")
+    from filelock import FileLock      # a dependency of torch
+
     path = Path(path) if path is not None else claims_file(fast)
-    data = read_records(path)
     verdict = verdict_of(holds)
-    data[key] = {"verdict": verdict, "statistic": statistic, "code": _code_hash(_BY_KEY[key].chapter),
-                 "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    entry = {"verdict": verdict, "statistic": statistic, "code": _code_hash(_BY_KEY[key].chapter),
+             "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with FileLock(str(path) + ".lock"):      # chapters executed side by side (make book) record at the same time
+        data = read_records(path)
+        data[key] = entry
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
     return verdict
 
 

@@ -190,21 +190,39 @@ def test_leftover_parts_of_an_interrupted_parallel_run_are_merged(reference, tmp
 
 
 @pytest.mark.slow  # two interpreters and a gloo rendezvous: about 20 s on 2 CPU cores
-def test_torchrun_two_processes_match_one_process(reference, tmp_path):
+def test_two_worker_processes_match_one_process(reference, tmp_path):
+    """``--workers 2`` starts the run under torch.distributed.run (what torchrun does by hand)."""
     _, rows = reference
     config = write_config(tmp_path)
     results = tmp_path / "two.jsonl"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "igos", "run", str(config), "--results", str(results), "--no-progress"]
-    out = subprocess.run(cmd, cwd=tmp_path, env=env(OMP_NUM_THREADS=1), capture_output=True, text=True,
-                         timeout=300)
+    cmd = [sys.executable, "-m", "igos", "run", str(config), "--results", str(results), "--no-progress",
+           "--workers", "2"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 worker processes" in out.stdout
     merged = ex.read_rows(results)
     assert not ex.parts_dir(results).exists()
     assert {r["rank"] for r in merged} == {0, 1} and {r["world_size"] for r in merged} == {2}
     assert all(r["image_index"] % 2 == r["rank"] for r in merged)       # images split by index modulo 2
     assert [r["key"] for r in merged] == [r["key"] for r in rows]       # merged in plan order
     assert_same_results(merged, rows)
+
+
+def test_resolve_workers(monkeypatch):
+    monkeypatch.setattr(ex, "cpu_cores", lambda: 12)
+    assert ex.resolve_workers("auto", "cpu") == ex.MAX_WORKERS == 8
+    monkeypatch.setattr(ex, "cpu_cores", lambda: 2)
+    assert ex.resolve_workers("auto", "cpu") == 2
+    assert ex.resolve_workers("3", "cpu") == 3 and ex.resolve_workers(1) == 1
+    for bad in ("0", "-1", "two", "1.5", None):
+        with pytest.raises(ValueError, match="workers"):
+            ex.resolve_workers(bad, "cpu")
+
+
+def test_workers_are_refused_clearly(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ex.main(["run", str(write_config(tmp_path)), "--workers", "zero"])
+    assert "workers must be 'auto' or an integer" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- configs

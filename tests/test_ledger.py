@@ -29,7 +29,26 @@ def test_record_keeps_other_claims_and_rejects_bad_input(tmp_path):
         ledger.record("no-such-claim", True, "x", fast=True, path=path)
     with pytest.raises(ValueError, match="statistic"):
         ledger.record("figure-2", True, "", fast=True, path=path)
-    assert list(tmp_path.iterdir()) == [path]                                   # no temporary file left behind
+    assert not list(tmp_path.glob("*.tmp"))                                     # no temporary file left behind
+
+
+def _record_many(args):
+    key, path, n = args
+    for i in range(n):
+        ledger.record(key, True, f"run {i}", fast=True, path=path)
+    return key
+
+
+def test_records_of_chapters_run_side_by_side_are_all_kept(tmp_path):
+    """make book executes chapters in parallel processes: no record may be lost to a race."""
+    import multiprocessing
+
+    path = tmp_path / "claims.json"
+    keys = ["quadratic-scaling", "figure-2", "adversarial-insertion", "revised-armijo"]
+    with multiprocessing.get_context("spawn").Pool(len(keys)) as pool:
+        pool.map(_record_many, [(k, path, 100) for k in keys])
+    data = ledger.read_records(path)
+    assert sorted(data) == sorted(keys) and all(data[k]["statistic"] == "run 99" for k in keys)
 
 
 def test_every_claim_has_a_known_source_and_chapter():
