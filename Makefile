@@ -9,10 +9,11 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup test test-notebooks test-unit test-browser book chapters book-fast golden clean bench
+.PHONY: help setup test test-fast test-notebooks test-unit test-browser book chapters book-fast golden clean bench
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html (full-size chapters)"
 	@echo "make test   - set up .venv and run the whole test suite (unit tests, chapters in fast mode, the book in a browser)"
+	@echo "make test-fast - the unit tests on tiny models only (no pretrained model, peers, subprocesses, notebooks): the edit-run loop"
 	@echo "make golden - re-execute the chapters in fast mode into tests/notebooks/ (after editing a chapter)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 
@@ -34,7 +35,7 @@ test: test-notebooks test-browser
 EXECUTED := _build/fast/executed
 test-notebooks: $(STAMP)
 	rm -rf $(EXECUTED)
-	IGOS_EXECUTED=$(CURDIR)/$(EXECUTED) IGOS_FAST=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests --ignore=tests/browser
+	IGOS_EXECUTED=$(CURDIR)/$(EXECUTED) IGOS_FAST=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL) tests igos --ignore=tests/browser
 
 # The fast-mode HTML book loaded page by page in headless Chromium (needs Debian's
 # chromium and chromium-driver: apt-get install chromium chromium-driver). The book is assembled
@@ -54,8 +55,12 @@ book-fast: $(STAMP)
 	IGOS_FAST=1 $(PY) -m igos paper --fast
 	IGOS_FAST=1 $(VENV)/bin/jupyter-book build . -W --keep-going --path-output _build/fast
 
+# The edit-run loop: tests marked slow (tests/conftest.py) are left out.
+test-fast: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests igos --ignore=tests/notebooks --ignore=tests/browser
+
 test-unit: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/notebooks
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests igos --ignore=tests/notebooks
 
 # The full book, in three steps:
 # 1. the shared experiment of the reproduction chapters (`python -m igos paper`: one worker process

@@ -9,7 +9,7 @@ where ``model`` comes from :func:`load_model` (images in [0, 1], logits out) and
 """
 from __future__ import annotations
 
-from . import data, metrics, plotting
+from . import data, metrics, plotting, methods as _methods
 from .baselines import blur, make_baseline
 from .data import ImageSet, load_images
 from .devices import device_name, resolve_device
@@ -23,7 +23,12 @@ from .models import MODELS, ImageClassifier, imagenet_classes, load_model, wrap
 from .plotting import upsample
 from .targets import as_target, predict
 
-__version__ = "0.1.0"
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("igos")
+except PackageNotFoundError:     # imported from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 
 def explain(model, images, target=None, method: str = "gradient", **options):
@@ -36,4 +41,5 @@ def explain(model, images, target=None, method: str = "gradient", **options):
 __all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "completeness_gap", "data", "device_name",
            "deletion", "deletion_curve", "explain", "get_layer", "imagenet_classes", "insertion", "insertion_curve", "layer_completeness_gap",
            "load_images", "load_model", "make_baseline", "metrics", "plotting", "pointing_game",
-           "predict", "preserved", "resolve_device", "upsample", "wrap"]
+           "predict", "preserved", "resolve_device", "upsample", "wrap",
+           *(name for name in _methods.__all__ if name != "METHODS")]   # the methods: igos.i_gos, igos.grad_cam...

@@ -1,4 +1,4 @@
-"""Images: the embedded photos shipped in ``data/``, or a user's folder.
+"""Images: the embedded photos shipped in the package (``igos/assets/``), or a user's folder.
 
 Every loader returns an :class:`ImageSet`: ``images`` ``[N, 3, S, S]`` float32 in
 [0, 1] after the standard resize (shorter side 256) and centre crop (224), with the
@@ -63,14 +63,20 @@ class ImageSet:
 
 
 def data_dir() -> Path:
-    """The project's ``data/`` folder: ``$IGOS_DATA``, else next to the package, else ``../data`` or ``./data``."""
-    candidates = [os.environ.get("IGOS_DATA"), Path(__file__).resolve().parents[1] / "data",
-                  Path.cwd().parent / "data", Path.cwd() / "data"]
-    for c in candidates:
-        if c and (Path(c) / "embedded.json").is_file():
-            return Path(c)
-    raise FileNotFoundError("cannot find the igos data/ folder (with embedded.json); clone the repository "
-                            "and run from it, or set IGOS_DATA=/path/to/repo/data")
+    """The folder of the embedded photos and their manifest ``embedded.json``: ``$IGOS_DATA``, else
+    the package's own ``igos/assets`` (shipped in the wheel as package data)."""
+    env = os.environ.get("IGOS_DATA")
+    if env:
+        if not (Path(env) / "embedded.json").is_file():
+            raise FileNotFoundError(f"IGOS_DATA={env} has no embedded.json; unset it to use the photos shipped with igos")
+        return Path(env)
+    from importlib.resources import files
+
+    root = Path(str(files("igos") / "assets"))
+    if not (root / "embedded.json").is_file():
+        raise FileNotFoundError(f"{root} has no embedded.json: this igos install lacks its package data; "
+                                "reinstall it (pip install igos) or set IGOS_DATA")
+    return root
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -149,7 +155,7 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
     """Load images as ``[N, 3, size, size]`` in [0, 1] with names, labels and boxes.
 
     Args:
-        source: ``"embedded"`` (the photos of ``data/embedded.json``),
+        source: ``"embedded"`` (the photos of ``igos/assets/embedded.json``),
             ``"imagenet-samples"`` (the 20 ImageNet validation photos with their labels that
             the ``foolbox`` package ships, read from the installed package), a folder, or
             one image file. A folder is read ImageNet-val style: class sub-folders
@@ -253,7 +259,7 @@ def _imagenet_sample_entries() -> list[dict]:
 
 
 def embedded_manifest() -> dict:
-    """The manifest ``data/embedded.json`` (origin, licence, attribution, label, box per photo)."""
+    """The manifest ``igos/assets/embedded.json`` (origin, licence, attribution, label, box per photo)."""
     return json.loads((data_dir() / "embedded.json").read_text())
 
 

@@ -108,9 +108,12 @@ def capture(model: nn.Module, layer: Layer = None) -> Iterator[Capture]:
     cannot overwrite what was recorded. The hook is removed on exit, also on error.
 
     Example:
-        >>> with capture(model, "features.4") as store:   # doctest: +SKIP
-        ...     logits = model(images)
-        >>> store.activation.shape                         # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> with capture(model, "net.features.4") as store:
+        ...     logits = model(torch.rand(2, 3, 32, 32))
+        >>> store.activation.shape
+        torch.Size([2, 16, 16, 16])
     """
     with record(model, layer, leaf=False) as store:
         yield store

@@ -137,10 +137,8 @@ def _code_hash(chapter: str, package: str | None = None) -> str:
     """``package`` (default :func:`package_hash`) with the code cells of ``book/<chapter>.ipynb`` (when at hand)."""
     import hashlib
 
-    from .reproduction import results_dir
-
     digest = hashlib.sha1((package or package_hash()).encode())
-    path = results_dir().parent / "book" / f"{chapter}.ipynb"
+    path = Path(__file__).resolve().parents[1] / "book" / f"{chapter}.ipynb"      # in a clone of the book
     if path.is_file():
         cells = json.loads(path.read_text())["cells"]
         for cell in cells:

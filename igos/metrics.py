@@ -208,9 +208,10 @@ def deletion_curve(model: nn.Module, images: torch.Tensor, saliency: torch.Tenso
         the image and ``fractions[-1] == 1`` the baseline.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")          # doctest: +SKIP
-        >>> x = torch.rand(2, 3, 32, 32); s = torch.rand(2, 8, 8)      # doctest: +SKIP
-        >>> igos.deletion_curve(model, x, s, n_steps=16).probs.shape   # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> x = torch.rand(2, 3, 32, 32); s = torch.rand(2, 8, 8)
+        >>> igos.deletion_curve(model, x, s, n_steps=16).probs.shape
         torch.Size([2, 17])
     """
     return _curves(model, images, saliency, target, insertion=False, baseline=baseline, n_steps=n_steps,

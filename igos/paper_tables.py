@@ -118,7 +118,7 @@ def paper_table(number: int) -> pd.DataFrame:
     ``frame.attrs`` holds the ``title``, the ``model`` and ``source="paper"``.
 
     Example:
-        >>> paper_table(1).loc["I-GOS", (224, "deletion")]
+        >>> float(paper_table(1).loc["I-GOS", (224, "deletion")])
         0.0336
     """
     if number not in TABLES:

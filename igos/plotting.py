@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 CMAP = "jet"
+
+
+def _pyplot():
+    """matplotlib.pyplot, imported on first use (``import igos`` does not load it)."""
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def upsample(saliency: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
@@ -74,7 +80,7 @@ def overlay(ax, image: torch.Tensor, saliency: torch.Tensor | None = None, *, no
             bar.ax.tick_params(length=1, pad=1)
     if box is not None and np.all(np.isfinite(np.asarray(box, dtype=float))):
         x0, y0, x1, y1 = [float(v) for v in box]
-        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", lw=1.5, ls="--"))
+        ax.add_patch(_pyplot().Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", lw=1.5, ls="--"))
     if title:
         ax.set_title(title, fontsize=9)
     ax.set_axis_off()
@@ -86,7 +92,7 @@ def grid(images: torch.Tensor, maps: Mapping[str, torch.Tensor] | None = None, *
     """One row per image: the image, then one overlay per entry of ``maps`` (name -> ``[N, h, w]``)."""
     maps = dict(maps or {})
     n, cols = images.shape[0], 1 + len(maps)
-    fig, axes = plt.subplots(n, cols, figsize=(size * cols, size * n), squeeze=False)
+    fig, axes = _pyplot().subplots(n, cols, figsize=(size * cols, size * n), squeeze=False)
     for i in range(n):
         label = titles[i] if titles is not None else None
         overlay(axes[i, 0], images[i], title=label, box=None if boxes is None else boxes[i])
@@ -102,7 +108,7 @@ def predictions(images: torch.Tensor, probs: torch.Tensor, class_names: Sequence
     """Photos with their top-``k`` classes and probabilities (and object boxes), ``cols`` per row."""
     n = images.shape[0]
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size + 0.25 * k) * rows), squeeze=False)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(size * cols, (size + 0.25 * k) * rows), squeeze=False)
     top = probs.detach().cpu().topk(k, dim=1)
     for i, ax in enumerate(axes.flat):
         if i >= n:
@@ -190,7 +196,7 @@ def comparison(images: torch.Tensor, maps: Mapping[str, torch.Tensor], deletion:
     maps, deletion, insertion = dict(maps), dict(deletion or {}), dict(insertion or {})
     n, cols = images.shape[0], 1 + len(maps)
     heights = [1.0, curve_height] * n
-    fig, axes = plt.subplots(2 * n, cols, figsize=(size * cols, size * sum(heights)), squeeze=False,
+    fig, axes = _pyplot().subplots(2 * n, cols, figsize=(size * cols, size * sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for i in range(n):
         top, bottom = axes[2 * i], axes[2 * i + 1]
@@ -223,7 +229,7 @@ def panels(rows: Sequence[Sequence[tuple]], *, row_labels: Sequence[str] | None 
     each row. Used for the deletion / insertion images at chosen ratios (Figures 6, 7, 12-15).
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, (size + 0.3) * n_rows), squeeze=False)
+    fig, axes = _pyplot().subplots(n_rows, n_cols, figsize=(size * n_cols, (size + 0.3) * n_rows), squeeze=False)
     for r, row in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]

@@ -95,10 +95,15 @@ POINTING = ("gradient",) + MAIN
 
 # ----------------------------------------------------------------------------- the config
 def results_dir() -> Path:
-    """The repository's top-level ``results/`` folder (ignored by git), the same from ``book/`` and ``tests/``."""
-    from .data import data_dir
-
-    return data_dir().parent / "results"
+    """Where results files go: ``$IGOS_RESULTS``; else, in a clone of the book's repository, its
+    top-level ``results/`` (ignored by git; the same from ``book/`` and ``tests/``); else ``./results``."""
+    env = os.environ.get("IGOS_RESULTS")
+    if env:
+        return Path(env).expanduser().resolve()
+    clone = Path(__file__).resolve().parents[1]
+    if (clone / "pyproject.toml").is_file() and (clone / "book").is_dir():
+        return clone / "results"
+    return Path.cwd() / "results"
 
 
 def scale_for(fast: bool, device="auto") -> str:

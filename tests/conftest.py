@@ -41,7 +41,7 @@ def imagenet_samples():
 # `make test` executes every chapter once: nbval runs the golden copies in tests/notebooks and
 # compares their check cells. With IGOS_EXECUTED=<folder> set, the outputs nbval received are
 # also written, per chapter, into <folder>/<chapter>.ipynb (the chapter's own cells from book/,
-# the outputs of this run), and tests/tools/fast_book.py builds the fast HTML book from them
+# the outputs of this run), and book/_tools/assemble_book.py builds the fast HTML book from them
 # instead of executing every chapter a second time. A chapter is written only when every one of
 # its code cells ran and passed with the chapter's own code.
 _EXECUTED: dict = {}
@@ -89,4 +89,31 @@ def pytest_sessionfinish(session, exitstatus):
         nbformat.write(nb, Path(folder) / chapter.name)
     from igos.ledger import package_hash
 
-    (Path(folder) / "igos.hash").write_text(package_hash() + "\n")     # fast_book.py reuses runs of this igos only
+    (Path(folder) / "igos.hash").write_text(package_hash() + "\n")     # book/_tools/assemble_book.py reuses runs of this igos only
+
+
+# ----------------------------------------------------------------- the fast tier (make test-fast)
+# `make test-fast` deselects the tests marked slow: the pretrained model, the ImageNet samples,
+# the peer libraries, subprocesses and whole notebooks. A test is marked when it (or a fixture it
+# uses) is listed here, or when its own source names one of SLOW_WORDS; a few more carry an
+# explicit @pytest.mark.slow.
+SLOW_FIXTURES = {"lite0", "imagenet_samples", "reference"}
+SLOW_WORDS = ("efficientnet_lite0", "imagenet-samples", "subprocess", "torch.distributed", "captum",
+              "pytorch_grad_cam", "torchattacks", "vgg16", "vgg19", "resnet50")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is None:                                   # a notebook cell (nbval) or a doctest
+            if not item.nodeid.endswith(".py") and ".ipynb" in item.nodeid:
+                item.add_marker(pytest.mark.slow)
+            continue
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            source = ""
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(w in source for w in SLOW_WORDS):
+            item.add_marker(pytest.mark.slow)

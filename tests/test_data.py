@@ -117,7 +117,7 @@ def test_imagenet_samples_from_the_foolbox_wheel(imagenet_samples):
 
 def test_flat_val_folder_with_the_ilsvrc2012_devkit(tmp_path):
     """ILSVRC2012_val_<n>.JPEG files labelled by the devkit's ground truth and meta.mat (torchvision's class order)."""
-    scipy_io = pytest.importorskip("scipy.io")
+    import scipy.io as scipy_io
     rng = np.random.default_rng(0)
     wnids = [f"n{v:08d}" for v in rng.choice(10**8, 1000, replace=False)]
     ids = rng.permutation(np.arange(1, 1001))                       # ILSVRC2012 ids are not the sorted order

@@ -12,7 +12,7 @@ import igos
 from igos import explorer
 from igos.data import ImageSet
 
-pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: F401  (the test extra declares it; a missing one must fail, not skip)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def test_fast_config():
     assert spec(c, "i_gos")["options"]["n_iter"] <= 5 and spec(c, "mask")["options"]["n_iter"] <= 30
     assert spec(c, "rise")["options"]["n_masks"] <= 200 and c["metrics"]["n_steps"] <= 20
     # results outside git, in the top-level results/ folder, named after the scale
-    assert R.results_dir() == igos.data.data_dir().parent / "results"
+    assert R.results_dir() == Path(R.__file__).resolve().parents[1] / "results"      # in a clone: its results/
     assert c["results"].startswith(str(R.results_dir())) and "paper-fast-" in c["results"]
     cfg = ex.normalize_config(c)
     assert len(ex.plan(cfg, 2)) == 2 * 16      # 4 native methods + 12 rows at 28 per image (EBP c-MWP and MWP)
@@ -441,3 +442,17 @@ def test_verdict_counts_and_the_pointing_config_scale():
         assert c["metrics"]["n_steps"] == R.SCALES[scale]["metric_steps"]
     with pytest.raises(ValueError, match="scale"):
         R.pointing_config(scale="huge")
+
+
+def test_results_dir_follows_igos_results(monkeypatch, tmp_path):
+    monkeypatch.setenv("IGOS_RESULTS", str(tmp_path / "out"))
+    assert R.results_dir() == tmp_path / "out"
+    assert R.paper_config(True)["results"].startswith(str(tmp_path / "out"))
+
+
+def test_embedded_photos_ship_inside_the_package(monkeypatch, tmp_path):
+    monkeypatch.delenv("IGOS_DATA", raising=False)
+    assert igos.data.data_dir() == Path(igos.__file__).resolve().parent / "assets"
+    monkeypatch.setenv("IGOS_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="IGOS_DATA"):
+        igos.data.data_dir()

@@ -205,8 +205,9 @@ def excitation_backprop(model: nn.Module, images: torch.Tensor, target=None, *, 
         Zhang et al., ECCV 2016, https://arxiv.org/abs/1608.00507.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")               # doctest: +SKIP
-        >>> igos.excitation_backprop(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.excitation_backprop(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
     images, target = prepare(model, images, target)

@@ -43,8 +43,9 @@ def grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=None,
         Selvaraju et al., ICCV 2017, https://arxiv.org/abs/1610.02391.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")   # doctest: +SKIP
-        >>> igos.grad_cam(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.grad_cam(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)

@@ -40,8 +40,9 @@ def grad_cam_plus(model: nn.Module, images: torch.Tensor, target=None, *, layer=
         Lerma & Lucas 2022, https://arxiv.org/abs/2205.10838.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")        # doctest: +SKIP
-        >>> igos.grad_cam_plus(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.grad_cam_plus(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)

@@ -72,8 +72,9 @@ def grad_cam_plus_plus(model: nn.Module, images: torch.Tensor, target=None, *, l
         Chattopadhyay et al., WACV 2018, https://arxiv.org/abs/1710.11063.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")             # doctest: +SKIP
-        >>> igos.grad_cam_plus_plus(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.grad_cam_plus_plus(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
     if variant not in VARIANTS:

@@ -32,8 +32,9 @@ def gradient(model: nn.Module, images: torch.Tensor, target=None, *, score: str 
         ``[N, H, W]`` float32, non-negative.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")   # doctest: +SKIP
-        >>> igos.gradient(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.gradient(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 32, 32])
     """
     images, target = prepare(model, images, target, score)

@@ -472,6 +472,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         Qi, Khorram, Li, AAAI 2020, https://arxiv.org/abs/1905.00954
 
     Example:
+        >>> import igos, torch
         >>> model = igos.load_model("tiny_cnn", device="cpu")
         >>> igos.i_gos(model, torch.rand(2, 3, 32, 32), resolution=8, n_iter=2).shape
         torch.Size([2, 8, 8])

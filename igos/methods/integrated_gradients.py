@@ -129,8 +129,9 @@ def integrated_gradients(model: nn.Module, images: torch.Tensor, target=None, *,
         Sundararajan, Taly, Yan, ICML 2017, https://arxiv.org/abs/1703.01365.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")          # doctest: +SKIP
-        >>> igos.integrated_gradients(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.integrated_gradients(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 32, 32])
     """
     images, target = prepare(model, images, target, score)

@@ -88,8 +88,9 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
         Fong, Vedaldi, ICCV 2017, https://arxiv.org/abs/1704.03296
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")                    # doctest: +SKIP
-        >>> igos.mask(model, torch.rand(2, 3, 32, 32), resolution=8, n_iter=5).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.mask(model, torch.rand(2, 3, 32, 32), resolution=8, n_iter=5).shape
         torch.Size([2, 8, 8])
     """
     images, target = prepare(model, images, target)

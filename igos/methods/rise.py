@@ -83,8 +83,9 @@ def rise(model: nn.Module, images: torch.Tensor, target=None, *, n_masks: int = 
         Petsiuk, Das, Saenko, BMVC 2018, https://arxiv.org/abs/1806.07421.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")                 # doctest: +SKIP
-        >>> igos.rise(model, torch.rand(2, 3, 32, 32), n_masks=100).shape     # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.rise(model, torch.rand(2, 3, 32, 32), n_masks=100).shape
         torch.Size([2, 32, 32])
     """
     images, target = prepare(model, images, target, score)

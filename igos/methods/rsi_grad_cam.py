@@ -120,8 +120,9 @@ def rsi_grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=N
         Lucas, Lerma, Furst, Raicu, ISVC 2022, https://arxiv.org/abs/2205.10900.
 
     Example:
-        >>> model = igos.load_model("tiny_cnn", device="cpu")        # doctest: +SKIP
-        >>> igos.rsi_grad_cam(model, torch.rand(2, 3, 32, 32)).shape  # doctest: +SKIP
+        >>> import igos, torch
+        >>> model = igos.load_model("tiny_cnn", device="cpu")
+        >>> igos.rsi_grad_cam(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
     rsi, acts, _, _ = _run(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
