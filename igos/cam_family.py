@@ -30,7 +30,7 @@ from .checks import check_positive_int
 from .layers import capture, get_layer, preserved
 from .methods._cam import weighted_map
 from .methods._common import layer_gradients, prepare
-from .methods.grad_cam_plus_plus import _alphas
+from .methods.grad_cam_plus_plus import alpha_coefficients
 from .plotting import normalize
 from .scores import select_score
 
@@ -54,7 +54,7 @@ def cam_maps(acts: torch.Tensor, grads: torch.Tensor) -> dict:
     The same formulas as :func:`igos.grad_cam`, :func:`igos.grad_cam_plus` and
     :func:`igos.grad_cam_plus_plus` (which each run the model again); for comparing them at many layers.
     """
-    alphas = _alphas(acts, grads)
+    alphas = alpha_coefficients(acts, grads)
     total = alphas.sum(dim=(2, 3), keepdim=True)
     official = torch.where(total != 0, alphas / torch.where(total != 0, total, torch.ones_like(total)),
                            torch.zeros_like(alphas))

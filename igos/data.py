@@ -128,7 +128,7 @@ def resize_crop(arr: np.ndarray, size: int = 224, resize: int = 256) -> tuple[to
     return x[:, top:top + size, left:left + size].contiguous(), (new_w / w, new_h / h, left, top)
 
 
-def _map_box(box, geometry, size: int) -> list[float]:
+def map_box(box, geometry, size: int) -> list[float]:
     sx, sy, left, top = geometry
     x0, y0, x1, y1 = box
     out = [x0 * sx - left, y0 * sy - top, x1 * sx - left, y1 * sy - top]
@@ -186,7 +186,7 @@ def load_images(source: str | os.PathLike = "embedded", *, size: int = 224, resi
     for e in entries:
         x, geometry = resize_crop(read_image(e["path"]), size, resize)
         tensors.append(x)
-        boxes.append(_map_box(e["box"], geometry, size) if e.get("box") else [float("nan")] * 4)
+        boxes.append(map_box(e["box"], geometry, size) if e.get("box") else [float("nan")] * 4)
     return ImageSet(images=torch.stack(tensors), names=[e["name"] for e in entries],
                     labels=torch.tensor([e.get("label", -1) for e in entries], dtype=torch.long),
                     boxes=torch.tensor(boxes, dtype=torch.float32), paths=[str(e["path"]) for e in entries],
@@ -278,7 +278,9 @@ def _embedded_entries() -> list[dict]:
     return entries
 
 
-def _class_index(label: str, where: str) -> int:
+def class_index(label: str, where: str = "label") -> int:
+    """The ImageNet class index of ``label``: an index as digits, a class name of
+    :func:`igos.imagenet_classes` (case and ``_`` vs space ignored); ``where`` names the source in the error."""
     from .models import imagenet_classes
 
     label = label.strip()
@@ -309,7 +311,7 @@ def _folder_entries(root: Path, labels: dict | None) -> list[dict]:
                                  f"ImageNet classes are present, so their indices are unknown; pass "
                                  f"labels={{file: index}} or name the folders by class index")
             for i, d in enumerate(subdirs):
-                idx = i if wnid else _class_index(d.name, str(d))
+                idx = i if wnid else class_index(d.name, str(d))
                 for f in sorted(d.iterdir()):
                     if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
                         files.append(f)
@@ -389,7 +391,7 @@ def _read_label_file(path: Path, root: Path) -> dict:
         name, label = parts[0].strip(), parts[1].strip()
         if name.lower() in ("file", "filename", "image") and lineno == 1:
             continue  # header
-        out[root / name] = _class_index(label, f"{path}:{lineno}")
+        out[root / name] = class_index(label, f"{path}:{lineno}")
     return out
 
 
@@ -463,19 +465,8 @@ IMAGENET_FOR_COCO["bird"] = IMAGENET_FOR_VOC["bird"]
 
 
 def imagenet_indices(names_or_indices) -> list[int]:
-    """ImageNet class indices of a list of class names or indices (names as :func:`igos.imagenet_classes`)."""
-    from .models import imagenet_classes
-
-    classes = {c: i for i, c in enumerate(imagenet_classes())}
-    out = []
-    for v in names_or_indices:
-        if isinstance(v, int):
-            out.append(v)
-        elif v in classes:
-            out.append(classes[v])
-        else:
-            raise KeyError(f"{v!r} is not an ImageNet class name of igos.imagenet_classes()")
-    return out
+    """ImageNet class indices of a list of class names or indices (names as :func:`class_index` reads them)."""
+    return [v if isinstance(v, int) else class_index(v, "imagenet_indices") for v in names_or_indices]
 
 
 def split_pointing_source(source) -> tuple[str, Path] | None:

@@ -275,7 +275,8 @@ def _names_param(fn, name: str) -> bool:
         return False
 
 
-def _takes_resolution(fn) -> bool:
+def takes_resolution(fn) -> bool:
+    """Whether a method takes a ``resolution`` (a mask grid side): it then gives one row per resolution."""
     try:
         return "resolution" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -291,7 +292,7 @@ def plan(config: dict, n_images: int) -> list[tuple[int, str, Any]]:
     pairs = []
     for spec in config["methods"]:
         fn = resolve_method(spec["name"])
-        if _takes_resolution(fn):
+        if takes_resolution(fn):
             res = spec["resolutions"] if spec["resolutions"] is not None else (config["resolutions"] or [None])
         else:
             if spec["resolutions"] not in (None, [None]):
@@ -336,10 +337,10 @@ class ImageSource:
         e = self.entries[index]
         if e.get("boxes") is not None:
             x, geometry = self._data.resize_whole(self._data.read_image(e["path"]), self.size)
-            boxes = [self._data._map_box(b, geometry, self.size) for b in e["boxes"]]
+            boxes = [self._data.map_box(b, geometry, self.size) for b in e["boxes"]]
             return x, e["name"], int(e.get("label", -1)), torch.tensor(boxes, dtype=torch.float32)
         x, geometry = self._data.resize_crop(self._data.read_image(e["path"]), self.size, self.resize)
-        box = self._data._map_box(e["box"], geometry, self.size) if e.get("box") else [math.nan] * 4
+        box = self._data.map_box(e["box"], geometry, self.size) if e.get("box") else [math.nan] * 4
         return x, e["name"], int(e.get("label", -1)), torch.tensor(box, dtype=torch.float32)
 
 

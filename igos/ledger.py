@@ -285,9 +285,9 @@ def _table_row(table: int, claim: str, verdict: str, statistic: str) -> dict:
 
 
 def _means_row(table: int, claim: str, ours, n: int) -> dict:
-    from .reproduction import _verdict
+    from .reproduction import ordering_verdict
 
-    v = _verdict(ours)
+    v = ordering_verdict(ours)
     if v is None:
         verdict, stat = "not testable here", "a cell of the claim is missing from this run"
     elif n < MIN_PHOTOS:

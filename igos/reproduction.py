@@ -297,12 +297,12 @@ def settings_of(config: dict) -> dict:
 
 def describe(config: dict) -> pd.DataFrame:
     """The plan of a config: one row per method label with its table, resolutions and options."""
-    from .experiment import _takes_resolution, resolve_method
+    from .experiment import resolve_method, takes_resolution
 
     out = []
     for m in config["methods"]:
         label = m.get("label", m["name"])
-        native = not _takes_resolution(resolve_method(m["name"]))
+        native = not takes_resolution(resolve_method(m["name"]))
         res = "native" if native else ", ".join(map(str, m.get("resolutions") or config["resolutions"]))
         opts = ", ".join(f"{k}={v}" for k, v in (m.get("options") or {}).items() if k != "batch_size")
         out.append({"label": label, "method": m["name"].rpartition(":")[2], "tables": _tables_of(label),
@@ -796,8 +796,8 @@ def claims_markdown(ordering: pd.DataFrame, paired: pd.DataFrame | None = None) 
     lines = []
     for claim, row in ordering.iterrows():
         papers = [c for c in ordering.columns if c != "ours"]
-        paper = "; ".join(f"{c}: {word[_verdict(row[c])]}" for c in papers)
-        ours = _verdict(row["ours"])
+        paper = "; ".join(f"{c}: {word[ordering_verdict(row[c])]}" for c in papers)
+        ours = ordering_verdict(row["ours"])
         if paired is not None and claim in paired.index:
             p = paired.loc[claim]
             verdict = {"holds": "**holds**", "contradicted": "**contradicted**",
@@ -812,7 +812,7 @@ def claims_markdown(ordering: pd.DataFrame, paired: pd.DataFrame | None = None) 
     return "\n".join(lines)
 
 
-def _verdict(v) -> bool | None:
+def ordering_verdict(v) -> bool | None:
     """An ordering verdict as ``True``/``False``, or ``None`` where a cell is missing (None or NaN)."""
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
 
@@ -826,7 +826,7 @@ def verdict_counts(paired: pd.DataFrame) -> dict:
 
 def print_orderings(frame: pd.DataFrame) -> None:
     """Print :func:`orderings` as aligned text (``True``/``False``/``n/a``), for check cells."""
-    show = frame.map(lambda v: "n/a" if _verdict(v) is None else str(_verdict(v)))
+    show = frame.map(lambda v: "n/a" if ordering_verdict(v) is None else str(ordering_verdict(v)))
     print(show.to_string())
 
 

@@ -32,10 +32,10 @@ def test_box_follows_resize_and_crop(tmp_path):
     # 400x200 image: shorter side 200 -> 256 (scale 1.28), 512x256, crop 224 at left=144, top=16
     arr = np.zeros((200, 400, 3), np.uint8)
     Image.fromarray(arr).save(tmp_path / "a.png")
-    from igos.data import _map_box, resize_crop
+    from igos.data import map_box, resize_crop
 
     _, geometry = resize_crop(read_image(tmp_path / "a.png"))
-    assert _map_box([150, 0, 250, 100], geometry, 224) == pytest.approx([48.0, 0.0, 176.0, 112.0])
+    assert map_box([150, 0, 250, 100], geometry, 224) == pytest.approx([48.0, 0.0, 176.0, 112.0])
 
 
 def _save(path, arr, mode=None):

@@ -272,7 +272,7 @@ def test_coco_entries_skip_crowds_and_categories_without_an_imagenet_class(tmp_p
     for cls, classes in igos.data.IMAGENET_FOR_COCO.items():
         assert igos.data.imagenet_indices(classes), cls                 # every name is an ImageNet class
     assert names[igos.data.imagenet_indices(igos.data.IMAGENET_FOR_COCO["zebra"])[0]] == "zebra"
-    with pytest.raises(KeyError, match="not an ImageNet class"):
+    with pytest.raises(ValueError, match="neither a class index nor an ImageNet class name"):
         igos.data.imagenet_indices(["giraffe"])
 
 

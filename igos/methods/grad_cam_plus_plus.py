@@ -41,7 +41,7 @@ from ._cam import cam_inputs, weighted_map
 VARIANTS = ("paper", "official")
 
 
-def _alphas(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+def alpha_coefficients(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     """Eq. 19 with ``Y = exp(S)``: ``g^2 / (2 g^2 + sum_ab A_ab g^3)``, 0 where that denominator is 0."""
     g2 = grads * grads
     denom = 2 * g2 + acts.sum(dim=(2, 3), keepdim=True) * g2 * grads
@@ -80,7 +80,7 @@ def grad_cam_plus_plus(model: nn.Module, images: torch.Tensor, target=None, *, l
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)
-    alphas = _alphas(acts, grads)                                  # eq. 19
+    alphas = alpha_coefficients(acts, grads)                                  # eq. 19
     if variant == "official":  # the authors' code: alphas / sum_ij alphas, per channel
         total = alphas.sum(dim=(2, 3), keepdim=True)
         alphas = torch.where(total != 0, alphas / torch.where(total != 0, total, torch.ones_like(total)),
