@@ -24,7 +24,8 @@ from torch import nn
 
 from .layers import preserved
 from .methods._common import prepare
-from .methods.i_gos import _noise_source, _Problem, _resolve_settings
+from .masking import noise_source
+from .methods.i_gos import IGOSProblem, candidate_steps, resolve_settings
 from .perturbation import l1, perturb, target_prob, tv
 
 __all__ = ["line_search_terms", "trial_steps"]
@@ -32,9 +33,7 @@ __all__ = ["line_search_terms", "trial_steps"]
 
 def trial_steps(step_max: float = 1000.0, step_min: float = 1e-5, decay: float = 0.2) -> torch.Tensor:
     """The trial steps of Algorithm 1, ``a_u eta^j >= a_l``, then ``a_l`` -> ``[T]`` float64."""
-    from .methods.i_gos import _candidate_steps
-
-    return torch.tensor(_candidate_steps(step_max, step_min, decay), dtype=torch.float64)
+    return torch.tensor(candidate_steps(step_max, step_min, decay), dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -66,7 +65,7 @@ def line_search_terms(model: nn.Module, images: torch.Tensor, target=None, mask:
         first-order decrease per unit step at ``M = 1``); and ``tg`` ``[N, r, r]``.
     """
     images, target = prepare(model, images, target)
-    cfg = _resolve_settings(preset, resolution if mask is None else mask.shape[-1],
+    cfg = resolve_settings(preset, resolution if mask is None else mask.shape[-1],
                             dict(lambda1=lambda1, lambda2=lambda2, noise=noise))
     lambda1, lambda2, noise = cfg["lambda1"], cfg["lambda2"], cfg["noise"]
     n, dev = images.shape[0], images.device
@@ -75,9 +74,9 @@ def line_search_terms(model: nn.Module, images: torch.Tensor, target=None, mask:
     steps = trial_steps() if steps is None else torch.as_tensor(steps, dtype=torch.float64)
     rows = torch.arange(n, device=dev)
     with preserved(model):
-        problem = _Problem(model, images, target, baseline=None, lambda1=lambda1, lambda2=lambda2, tv_beta=2,
+        problem = IGOSProblem(model, images, target, baseline=None, lambda1=lambda1, lambda2=lambda2, tv_beta=2,
                            batch_size=batch_size, precision="fp32")
-        tg, _ = problem.direction(mask, _noise_source(model, images, noise, n_steps, seed)(), n_steps)
+        tg, _ = problem.direction(mask, noise_source(model, images, noise, n_steps, seed)(), n_steps)
         with torch.enable_grad():
             m = mask.clone().requires_grad_(True)
             p = target_prob(model, perturb(images, problem.base, problem.up(m)), target)

@@ -339,10 +339,10 @@ def run_summary(results) -> str:
 
 
 def _mask_lambdas(resolution: int, preset: str = "default"):
-    from .methods.i_gos import _nearest
+    from .masking import nearest_setting
     from .methods.mask import MASK_LAMBDAS
 
-    return _nearest(MASK_LAMBDAS[preset], resolution)
+    return nearest_setting(MASK_LAMBDAS[preset], resolution)
 
 
 def _subset_text(config: dict) -> str:

@@ -53,20 +53,17 @@ Explained in ``book/30_quadratic_scaling.ipynb`` and ``book/31_revised_armijo.ip
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..baselines import make_baseline
 from ..batching import auto_batch_size, chunks
 from ..checks import check_positive_int
 from ..layers import preserved
-from ..perturbation import pixel_noise_scale, regularizer, up
-from ..scores import select_score
+from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, target_probs, warn_low_prob
+from ..perturbation import up
 from ._common import prepare
 
 #: (lambda1, lambda2) per mask resolution of the paper preset: (1, 20) at 28 and 14 are the
@@ -106,69 +103,20 @@ PRESETS: dict[str, dict] = {
     "default": dict(lambdas=DEFAULT_LAMBDAS, n_iter=15, noise=0.09, line_search_loss="paper",
                     step_max=DEFAULT_STEP_MAX, step_min=1e-5, tol=1e-3),
 }
-#: Below this probability of the target on the unmasked image, I-GOS warns (paper's failure case).
-LOW_PROB = 1e-3
-
-__all__ = ["i_gos", "direction", "default_lambdas", "DEFAULT_LAMBDAS", "PAPER_LAMBDAS", "PRESETS"]
-
-
-def _nearest(table: dict, resolution: int):
-    if resolution in table:
-        return table[resolution]
-    return table[min(table, key=lambda r: abs(math.log(r) - math.log(resolution)))]
+__all__ = ["i_gos", "direction", "default_lambdas", "DEFAULT_LAMBDAS", "PAPER_LAMBDAS", "PRESETS", "IGOSProblem",
+           "candidate_steps", "resolve_settings"]
 
 
 def default_lambdas(resolution: int, preset: str = "default") -> tuple[float, float]:
     """``(lambda1, lambda2)`` of ``preset`` for a mask of ``resolution x resolution`` cells."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    return _nearest(PRESETS[preset]["lambdas"], resolution)
+    return nearest_setting(PRESETS[preset]["lambdas"], resolution)
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _probs(model: nn.Module, x: torch.Tensor, target: torch.Tensor, precision: str) -> torch.Tensor:
-    """Softmax probability of ``target`` for each row of ``x`` -> ``[B]`` float32."""
-    with _autocast(x.device, precision):
-        logits = model(x)
-    return select_score(logits.to(torch.promote_types(x.dtype, torch.float32)), target, "prob")
-
-
-class _Problem:
-    """The fixed data of one I-GOS / Mask run: images, baseline, targets, regularisers, chunking."""
-
-    def __init__(self, model, images, target, *, baseline, lambda1, lambda2, tv_beta, batch_size, precision):
-        self.model, self.images, self.target = model, images, target
-        self.base = make_baseline("blur" if baseline is None else baseline, images)
-        self.diff = images - self.base
-        self.size = tuple(images.shape[-2:])
-        self.lambda1, self.lambda2, self.tv_beta = lambda1, lambda2, tv_beta
-        self.batch_size, self.precision = batch_size, precision
-        self.dtype = torch.promote_types(images.dtype, torch.float32)   # of scores and losses
-
-    def up(self, masks: torch.Tensor) -> torch.Tensor:
-        return up(masks, self.size)
-
-    def reg(self, masks: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """Regularisers of ``masks[b]``, which belongs to image ``idx[b]`` (``None``: to image ``b``)."""
-        lambda1 = self.lambda1
-        if isinstance(lambda1, torch.Tensor) and idx is not None:    # per-image lambda1 (adapt_lambda1)
-            lambda1 = lambda1[idx]
-        return regularizer(masks, lambda1, self.lambda2, self.tv_beta)
-
-    @torch.no_grad()
-    def endpoint(self, masks: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Noiseless objective ``F`` of ``masks[b]`` applied to image ``idx[b]`` -> ``[B]``."""
-        out = torch.empty(masks.shape[0], device=masks.device, dtype=self.dtype)
-        for sl in chunks(masks.shape[0], self.batch_size):
-            i = idx[sl]
-            x = self.base[i] + up(masks[sl], self.size) * self.diff[i]
-            out[sl] = _probs(self.model, x, self.target[i], self.precision)
-        return out + self.reg(masks, idx).to(self.dtype)
+class IGOSProblem(MaskProblem):
+    """:class:`igos.masking.MaskProblem` with the integrated gradient of I-GOS: the path objective and
+    the total gradient ``TG`` of (6)."""
 
     @torch.no_grad()
     def path(self, masks: torch.Tensor, idx: torch.Tensor, noise: torch.Tensor | None, n_steps: int) -> torch.Tensor:
@@ -183,7 +131,7 @@ class _Problem:
             x = self.base[i] + w * up(masks[p], self.size) * self.diff[i]
             if noise is not None:
                 x = x + noise[s]
-            scores[sl] = _probs(self.model, x, self.target[i], self.precision)
+            scores[sl] = target_probs(self.model, x, self.target[i], self.precision)
         return scores.view(n, n_steps).mean(1) + self.reg(masks, idx).to(self.dtype)
 
     def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int,
@@ -213,7 +161,7 @@ class _Problem:
                 x = self.base[i] + ms * self.diff[i]
                 if noise is not None:
                     x = x + noise[s]
-                p = _probs(self.model, x, self.target[i], self.precision)
+                p = target_probs(self.model, x, self.target[i], self.precision)
                 (g,) = torch.autograd.grad(p.sum(), ms)
             grads[sl] = g[:, 0]
             scores[sl] = p.detach()
@@ -229,7 +177,7 @@ class _Problem:
         return tg.detach(), scores.view(n, n_steps).mean(1)
 
 
-def _candidate_steps(step_max: float, step_min: float, decay: float) -> list[float]:
+def candidate_steps(step_max: float, step_min: float, decay: float) -> list[float]:
     """Trial steps ``a_u eta^j >= a_l`` (j = 0, 1, ...), then ``a_l`` itself (the fallback)."""
     steps, a = [], float(step_max)
     while a >= step_min * (1 - 1e-12):
@@ -254,7 +202,7 @@ def _line_search(evaluate: Callable, mask: torch.Tensor, tg: torch.Tensor, loss:
     Returns ``(step [N], new_mask [N, r, r], new_loss [N], armijo_ok [N] bool, n_evaluated)``.
     """
     n, dev = mask.shape[0], mask.device
-    steps = torch.tensor(_candidate_steps(step_max, step_min, decay), device=dev, dtype=mask.dtype)
+    steps = torch.tensor(candidate_steps(step_max, step_min, decay), device=dev, dtype=mask.dtype)
     c = steps.numel()
     g2 = tg.flatten(1).pow(2).sum(1)
     values = torch.full((n, c), float("nan"), device=dev, dtype=loss.dtype)
@@ -294,21 +242,9 @@ def _line_search(evaluate: Callable, mask: torch.Tensor, tg: torch.Tensor, loss:
     return step, new_mask, values[rows, first], passed[rows, first], n_eval
 
 
-def _check_args(images, resolution, lambda1, lambda2, n_iter, n_steps, noise, step, line_search_loss,
-                step_max, step_min, decay, armijo_c, precision):
-    h, w = images.shape[-2:]
-    if isinstance(resolution, bool) or not isinstance(resolution, int):
-        raise TypeError(f"resolution must be an int, got {resolution!r}")
-    if resolution <= 0 or resolution > min(h, w):
-        raise ValueError(f"resolution must be between 1 and the image size {min(h, w)}, got {resolution}")
-    for name, value in (("lambda1", lambda1), ("lambda2", lambda2)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+def _check_line_search(*, n_steps, step, line_search_loss, step_max, step_min, decay, armijo_c) -> None:
+    """The options of I-GOS's direction and line search (the mask's own: :func:`igos.masking.check_mask_options`)."""
     check_positive_int(n_steps, "n_steps")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative int, got {n_iter!r}")
-    if not noise >= 0:
-        raise ValueError(f"noise (a standard deviation) must be >= 0, got {noise!r}")
     if step not in ("armijo", "fixed"):
         raise ValueError(f"step must be 'armijo' or 'fixed', got {step!r}")
     if line_search_loss not in ("paper", "path"):
@@ -319,28 +255,6 @@ def _check_args(images, resolution, lambda1, lambda2, n_iter, n_steps, noise, st
         raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
     if not 0 <= armijo_c < 1:
         raise ValueError(f"armijo_c must lie in [0, 1), got {armijo_c!r}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-
-
-def _warn_low_prob(prob: torch.Tensor, target: torch.Tensor, method: str) -> None:
-    low = (prob < LOW_PROB).nonzero().flatten().tolist()
-    if low:
-        detail = ", ".join(f"image {i}: class {int(target[i])} p={float(prob[i]):.2g}" for i in low[:5])
-        warnings.warn(f"{method}: the target class has probability < {LOW_PROB:g} on the unmasked image ({detail}"
-                      f"{', ...' if len(low) > 5 else ''}). Mask optimisation cannot lower a score that is "
-                      f"already ~0 and tends to return adversarial or empty masks (the I-GOS paper's failure "
-                      f"case); explain a class the model actually predicts.", RuntimeWarning, stacklevel=3)
-
-
-def _noise_source(model, images, noise: float, n_points: int, seed: int):
-    """``draw()`` -> ``[n_points, 3, H, W]`` pixel-space noise (or ``None``), from a generator seeded with ``seed``."""
-    if noise == 0:
-        return lambda: None
-    gen = torch.Generator(device=images.device).manual_seed(seed)
-    scale = pixel_noise_scale(model, noise, images)
-    shape = (n_points, *images.shape[1:])
-    return lambda: torch.randn(shape, generator=gen, device=images.device, dtype=images.dtype) * scale
 
 
 def direction(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, target=None, *, lambda1: float = 1.0,
@@ -361,19 +275,19 @@ def direction(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, target
     if mask.dim() != 3 or mask.shape[0] != images.shape[0]:
         raise ValueError(f"mask must have shape [N, r, r] with N = {images.shape[0]}, got {tuple(mask.shape)}")
     with preserved(model):
-        problem = _Problem(model, images, target, baseline=baseline, lambda1=lambda1, lambda2=lambda2,
-                           tv_beta=tv_beta, batch_size=batch_size, precision="fp32")
-        tg, _ = problem.direction(mask.to(images.dtype), _noise_source(model, images, noise, n_steps, seed)(), n_steps)
+        problem = IGOSProblem(model, images, target, baseline=baseline, lambda1=lambda1, lambda2=lambda2,
+                              tv_beta=tv_beta, batch_size=batch_size, precision="fp32")
+        tg, _ = problem.direction(mask.to(images.dtype), noise_source(model, images, noise, n_steps, seed)(), n_steps)
     return tg
 
 
-def _resolve_settings(preset: str, resolution, given: dict) -> dict:
+def resolve_settings(preset: str, resolution, given: dict) -> dict:
     """The preset's settings, overridden by the keyword arguments that were given (not ``None``)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     settings = dict(PRESETS[preset])
     table = settings.pop("lambdas")
-    d1, d2 = _nearest(table, resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
+    d1, d2 = nearest_setting(table, resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
     settings.update(lambda1=d1, lambda2=d2)
     settings.update({k: v for k, v in given.items() if v is not None})
     return settings
@@ -478,7 +392,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         torch.Size([2, 8, 8])
     """
     images, target = prepare(model, images, target)
-    cfg = _resolve_settings(preset, resolution, dict(lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
+    cfg = resolve_settings(preset, resolution, dict(lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
                                                      line_search_loss=line_search_loss, step_max=step_max,
                                                      step_min=step_min, tol=tol))
     if adapt_lambda1:   # the rescue acts on images whose score has not moved: they must not stop first
@@ -488,8 +402,10 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
     lambda1, lambda2 = float(cfg["lambda1"]), float(cfg["lambda2"])
     n_iter, noise, line_search_loss = cfg["n_iter"], cfg["noise"], cfg["line_search_loss"]
     step_max, step_min, tol = cfg["step_max"], cfg["step_min"], cfg["tol"]
-    _check_args(images, resolution, lambda1, lambda2, n_iter, n_steps, noise, step, line_search_loss,
-                step_max, step_min, decay, armijo_c, precision)
+    check_mask_options(images, resolution=resolution, lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
+                       precision=precision)
+    _check_line_search(n_steps=n_steps, step=step, line_search_loss=line_search_loss, step_max=step_max,
+                       step_min=step_min, decay=decay, armijo_c=armijo_c)
     if step == "fixed" and not step_size > 0:
         raise ValueError(f"step_size must be > 0, got {step_size!r}")
     if tol is not None and not (math.isfinite(tol) and tol >= 0):
@@ -502,14 +418,14 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
     n, dev, dtype = images.shape[0], images.device, images.dtype
     rows = torch.arange(n, device=dev)
     with preserved(model):
-        problem = _Problem(model, images, target, baseline=baseline, lambda1=lambda1, lambda2=lambda2,
-                           tv_beta=2, batch_size=batch_size, precision=precision)
+        problem = IGOSProblem(model, images, target, baseline=baseline, lambda1=lambda1, lambda2=lambda2,
+                              tv_beta=2, batch_size=batch_size, precision=precision)
         if adapt_lambda1:
             problem.lambda1 = torch.full((n,), lambda1, device=dev, dtype=dtype)
-        draw_noise = _noise_source(model, images, noise, n_steps, seed)
+        draw_noise = noise_source(model, images, noise, n_steps, seed)
         mask = torch.ones(n, resolution, resolution, device=dev, dtype=dtype)
         loss = problem.endpoint(mask, rows)                      # F(M_0) = p_c(x)
-        _warn_low_prob(loss - problem.reg(mask, rows), target, "i_gos")
+        warn_low_prob(loss - problem.reg(mask, rows), target, "i_gos")
         hist = {k: [] for k in ("objective", "prob", "step", "armijo", "ls_before", "ls_after", "grad_sq",
                                 "n_trials", "lambda1")}
         hist["objective"].append(loss)

@@ -32,7 +32,7 @@ from torch import nn
 from ..batching import auto_batch_size, chunks
 from ..layers import preserved
 from ._common import prepare
-from .i_gos import _check_args, _nearest, _noise_source, _Problem, _probs, _warn_low_prob
+from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, target_probs, warn_low_prob
 
 __all__ = ["mask", "MASK_LAMBDAS"]
 
@@ -96,11 +96,11 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
     images, target = prepare(model, images, target)
     if preset not in MASK_LAMBDAS:
         raise ValueError(f"preset must be one of {sorted(MASK_LAMBDAS)}, got {preset!r}")
-    d1, d2 = _nearest(MASK_LAMBDAS[preset], resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
+    d1, d2 = nearest_setting(MASK_LAMBDAS[preset], resolution) if isinstance(resolution, int) and resolution > 0 else (0.0, 0.0)
     lambda1 = d1 if lambda1 is None else lambda1
     lambda2 = d2 if lambda2 is None else lambda2
-    _check_args(images, resolution, lambda1, lambda2, n_iter, 1, noise, "armijo", "paper", 1.0, 1.0, 0.5, 0.0,
-                precision)
+    check_mask_options(images, resolution=resolution, lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
+                       precision=precision)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be > 0, got {lr!r}")
     n, dev = images.shape[0], images.device
@@ -108,13 +108,13 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
     if batch_size is None:
         batch_size = auto_batch_size(images)
     with preserved(model):
-        problem = _Problem(model, images, target, baseline=baseline, lambda1=float(lambda1), lambda2=float(lambda2),
-                           tv_beta=tv_beta, batch_size=batch_size, precision=precision)
+        problem = MaskProblem(model, images, target, baseline=baseline, lambda1=float(lambda1), lambda2=float(lambda2),
+                              tv_beta=tv_beta, batch_size=batch_size, precision=precision)
         m = torch.ones(n, resolution, resolution, device=dev, dtype=images.dtype, requires_grad=True)
         start = problem.endpoint(m.detach(), rows)
-        _warn_low_prob(start, target, "mask")
+        warn_low_prob(start, target, "mask")
         optimizer = torch.optim.Adam([m], lr=lr)
-        draw_noise = _noise_source(model, images, noise, 1, seed)
+        draw_noise = noise_source(model, images, noise, 1, seed)
         losses = []
         for k in range(n_iter):
             noise_k = draw_noise()
@@ -124,7 +124,7 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
                 x = problem.base[sl] + problem.up(m[sl]) * problem.diff[sl]
                 if noise_k is not None:
                     x = x + noise_k
-                value = _probs(model, x, target[sl], precision) + problem.reg(m[sl]).to(problem.dtype)
+                value = target_probs(model, x, target[sl], precision) + problem.reg(m[sl]).to(problem.dtype)
                 value.sum().backward()
                 loss[sl] = value.detach()
             optimizer.step()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import igos
-from igos.methods.i_gos import _candidate_steps, _line_search, _Problem, default_lambdas, direction, i_gos
+from igos.methods.i_gos import IGOSProblem, _line_search, candidate_steps, default_lambdas, direction, i_gos
 from igos.perturbation import objective, regularizer
 
 
@@ -118,7 +118,7 @@ def test_batched_line_search_equals_sequential_backtracking():
                                    step_max=step_max, step_min=1e-5, decay=0.2, c=1e-4) for i in range(4)]
             accepted.update(ref)
             for batch_size in (None, 1, 3):
-                problem = _Problem(model, x, target, baseline=None, lambda1=lam1, lambda2=lam2, tv_beta=2,
+                problem = IGOSProblem(model, x, target, baseline=None, lambda1=lam1, lambda2=lam2, tv_beta=2,
                                    batch_size=batch_size, precision="fp32")
                 step, new_mask, new_loss, ok, n_eval = _line_search(problem.endpoint, mask, tg, loss,
                                                                    step_max=step_max, batch_size=batch_size, **kw)
@@ -126,7 +126,7 @@ def test_batched_line_search_equals_sequential_backtracking():
                 torch.testing.assert_close(new_mask, (mask - step.view(-1, 1, 1) * tg).clamp(0, 1))
                 torch.testing.assert_close(
                     new_loss, objective(model, x, new_mask, target, lambda1=lam1, lambda2=lam2), rtol=0, atol=1e-6)
-                cands = _candidate_steps(step_max, 1e-5, 0.2)
+                cands = candidate_steps(step_max, 1e-5, 0.2)
                 n_cand = len(cands)
                 first = [min(range(n_cand), key=lambda j: abs(math.log(cands[j] / a))) for a in step.tolist()]
                 if batch_size is None:
@@ -136,9 +136,9 @@ def test_batched_line_search_equals_sequential_backtracking():
     assert len(accepted) >= 3, accepted                              # the cases exercise different steps
 
 
-def test_candidate_steps():
-    assert _candidate_steps(1000, 1e-5, 0.2)[:3] == [1000, 200, 40]
-    steps = _candidate_steps(1000, 1e-5, 0.2)
+def testcandidate_steps():
+    assert candidate_steps(1000, 1e-5, 0.2)[:3] == [1000, 200, 40]
+    steps = candidate_steps(1000, 1e-5, 0.2)
     assert steps[-2] >= 1e-5 > steps[-2] * 0.2 and steps[-1] == 1e-5
 
 
