@@ -20,30 +20,11 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 import igos
-
-
-def reference_curve(model, images, saliency, target, *, insertion, baseline, n_steps):
-    """One image, one step, one forward pass at a time (the loop that the batched version replaces)."""
-    n, (h, w) = images.shape[0], saliency.shape[-2:]
-    s = min(n_steps, h * w)
-    base = igos.make_baseline(baseline, images)
-    out = torch.zeros(n, s + 1)
-    for i in range(n):
-        order = np.argsort(-saliency[i].flatten().cpu().numpy(), kind="stable")
-        for j in range(s + 1):
-            chosen = np.zeros(h * w, dtype=bool)
-            chosen[order[: j * h * w // s]] = True
-            keep = torch.tensor(chosen if insertion else ~chosen, dtype=images.dtype).view(1, 1, h, w)
-            keep = F.interpolate(keep, size=images.shape[-2:], mode="bilinear", align_corners=True)
-            x = images[i:i + 1] * keep + base[i:i + 1] * (1 - keep)
-            with torch.no_grad():
-                out[i, j] = model(x).softmax(1)[0, target[i]]
-    return out
+from igos.testing import reference_curve     # one image, one step, one forward pass at a time
 
 
 def best_of(fn, repeat):

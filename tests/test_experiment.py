@@ -1,7 +1,7 @@
 """The experiment runner: rows, resuming after kill -9, refusing mixed configs, torchrun parts.
 
 All runs use the seeded ``tiny_cnn`` on 4 embedded photos cropped to 64 x 64, with the
-plain gradient (native map) and ``helpers_experiment:coarse_gradient`` at two resolutions:
+plain gradient (native map) and ``helpers.experiment:coarse_gradient`` at two resolutions:
 12 rows per run.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ CONFIG = {
     "seed": 3,
     "device": "cpu",
     "target": "predicted",      # tiny_cnn has 10 classes: the photos' ImageNet labels are outside them
-    "methods": ["gradient", {"name": "helpers_experiment:coarse_gradient", "label": "coarse",
+    "methods": ["gradient", {"name": "helpers.experiment:coarse_gradient", "label": "coarse",
                              "resolutions": [4, 8]}],
     "metrics": {"n_steps": 8, "batch_size": 16},
 }
@@ -103,7 +103,7 @@ def test_metrics_in_rows_match_a_direct_call(reference):
     model = igos.load_model("tiny_cnn", device="cpu")
     x, *_ = ex.ImageSource("embedded", 4, None, 64).load(1)
     sys.path.insert(0, str(TESTS))
-    from helpers_experiment import coarse_gradient
+    from helpers.experiment import coarse_gradient
 
     sal = coarse_gradient(model, x[None], row["target"], resolution=4, seed=3)
     assert igos.deletion(model, x[None], sal, row["target"], n_steps=8).item() == pytest.approx(row["deletion"],
@@ -317,7 +317,7 @@ def test_optimisation_rows_record_their_effect(tmp_path):
 
 def test_a_method_on_the_first_images_only(tmp_path):
     """``n_images`` on a method (an int, or per resolution) plans it on the run's first images only."""
-    config = dict(CONFIG, methods=["gradient", {"name": "helpers_experiment:coarse_gradient", "label": "coarse",
+    config = dict(CONFIG, methods=["gradient", {"name": "helpers.experiment:coarse_gradient", "label": "coarse",
                                                 "resolutions": [4, 8], "n_images": {8: 2}},
                                    {"name": "gradient", "label": "subset", "n_images": 1}])
     cfg = ex.normalize_config(config)

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 import igos  # noqa: E402
 import igos.figures as fig_  # noqa: E402
 from igos import metrics  # noqa: E402
-from toymodels import MeanModel, _gen  # noqa: E402
+from helpers.toymodels import MeanModel, _gen  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- perturbed_at

@@ -11,7 +11,7 @@ import pytest
 from igos import ledger
 from igos import reproduction as R
 
-from helpers_experiment import synthetic_rows
+from helpers.experiment import synthetic_rows
 
 
 def test_record_keeps_other_claims_and_rejects_bad_input(tmp_path):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 import igos
 from igos import metrics
-from toymodels import MeanModel, _gen
+from helpers.toymodels import MeanModel, _gen
 
 
 # ----------------------------------------------------------------------------- closed form
@@ -155,25 +155,7 @@ def test_curve_end_points_are_the_image_and_the_baseline(tiny_model, tiny_images
 
 
 # ----------------------------------------------------------------------------- batched vs reference
-def reference_curve(model, images, saliency, target, *, insertion, baseline, n_steps):
-    """One image, one step, one forward pass at a time; ranking by numpy's stable argsort after the tie shuffle."""
-    n, (h, w) = images.shape[0], saliency.shape[-2:]
-    s = min(n_steps, h * w)
-    base = igos.make_baseline(baseline, images)
-    out = torch.zeros(n, s + 1)
-    for i in range(n):
-        # ties in the seeded order: shuffle by the permutation of seed 0, then a stable sort
-        perm = torch.randperm(h * w, generator=torch.Generator().manual_seed(0)).numpy()
-        order = perm[np.argsort(-saliency[i].flatten().cpu().numpy()[perm], kind="stable")]
-        for j in range(s + 1):
-            chosen = np.zeros(h * w, dtype=bool)
-            chosen[order[: j * h * w // s]] = True
-            keep = torch.tensor(chosen if insertion else ~chosen, dtype=images.dtype).view(1, 1, h, w)
-            keep = F.interpolate(keep, size=images.shape[-2:], mode="bilinear", align_corners=True)
-            x = images[i:i + 1] * keep + base[i:i + 1] * (1 - keep)
-            with torch.no_grad():
-                out[i, j] = model(x).softmax(1)[0, target[i]]
-    return out
+from igos.testing import reference_curve  # noqa: E402  (one image, one step at a time)
 
 
 @pytest.mark.parametrize("insertion", [False, True])

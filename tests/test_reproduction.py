@@ -17,7 +17,7 @@ from igos import experiment as ex
 from igos import reproduction as R
 from igos.methods.i_gos import default_lambdas
 
-from helpers_experiment import synthetic_rows
+from helpers.experiment import synthetic_rows
 from igos.perturbation import objective
 
 

@@ -7,7 +7,7 @@ import torch
 import igos
 from igos.layers import capture
 
-from cam_refs import LAYERS, pytorch_grad_cam_raw, rel_err, seeded  # noqa: I001
+from helpers.cam_refs import LAYERS, pytorch_grad_cam_raw, rel_err, seeded  # noqa: I001
 
 
 def test_grad_cam_is_cam_on_a_gap_linear_head(tiny_model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cam_refs import LAYERS, pytorch_grad_cam_raw, rel_err, seeded
+from helpers.cam_refs import LAYERS, pytorch_grad_cam_raw, rel_err, seeded
 
 import igos
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import igos
+from helpers.toymodels import spot_images
 from igos.methods.i_gos import IGOSProblem, _line_search, candidate_steps, default_lambdas, direction, i_gos
 from igos.perturbation import objective, regularizer
 
@@ -29,14 +30,6 @@ class SpotModel(nn.Module):
         z0 = 10 * torch.tanh(cells[:, 1, 1] - 0.45) + 3 * (cells[:, 1, 2] - 0.3) ** 2
         zero = torch.zeros_like(z0)
         return torch.stack([z0, zero, zero + 0.5, zero - 30], 1)
-
-
-def spot_images(n=3):
-    gen = torch.Generator().manual_seed(1)
-    x = 0.3 * torch.rand(n, 3, 32, 32, generator=gen)
-    for i in range(n):
-        x[i, :, 8:16, 8:16] = 0.6 + 0.08 * i + 0.08 * torch.rand(3, 8, 8, generator=gen)
-    return x
 
 
 class QuadraticProb(nn.Module):

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import igos
+from helpers.toymodels import spot_images
 from igos.methods.mask import mask
 from igos.perturbation import objective, regularizer
 
@@ -23,14 +24,6 @@ class SpotModel(nn.Module):
         z0 = 10 * torch.tanh(self.conv(x)[:, 0, 1, 1] - 0.45)
         zero = torch.zeros_like(z0)
         return torch.stack([z0, zero, zero - 30], 1)
-
-
-def spot_images(n=3):
-    gen = torch.Generator().manual_seed(1)
-    x = 0.3 * torch.rand(n, 3, 32, 32, generator=gen)
-    for i in range(n):
-        x[i, :, 8:16, 8:16] = 0.6 + 0.08 * i + 0.08 * torch.rand(3, 8, 8, generator=gen)
-    return x
 
 
 FAST = dict(resolution=8, n_iter=30, lambda1=0.05, lambda2=0.2)

@@ -1,7 +1,7 @@
 """Test helpers of the runner and the reproduction: a method with a ``resolution`` argument and a
 ``callback`` (:func:`coarse_gradient`), and synthetic results rows of a config (:func:`synthetic_rows`).
 
-Importable by subprocesses as ``helpers_experiment:coarse_gradient`` when ``tests/`` is on
+Importable by subprocesses as ``helpers.experiment:coarse_gradient`` when ``tests/`` is on
 ``PYTHONPATH``. ``IGOS_TEST_DELAY`` (seconds) slows it down so a test can kill a run midway.
 """
 from __future__ import annotations
