@@ -28,4 +28,5 @@ def device_name(device: str | torch.device | None = "auto") -> str:
     device = resolve_device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{device.type.upper()} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{device.type.upper()} ({n} thread{'' if n == 1 else 's'})"
