@@ -69,8 +69,8 @@ test-unit: $(STAMP)
 #    cores / JOBS threads (a small CNN keeps one core busy better than it spreads over two). A
 #    chapter reruns only when it or igos/ changed; the claims ledger runs after all the others;
 # 3. Jupyter Book renders the executed chapters (book/_tools/assemble_book.py), into _build/html.
-JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 CORES := $(shell nproc 2>/dev/null || echo 1)
+JOBS ?= $(CORES)
 THREADS := $(shell n=$$(( $(CORES) / $(JOBS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 FULL_EXEC := _build/full/executed
 FULL_SRC := _build/full/src

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from .layers import preserved
-from .methods._common import prepare
 from .masking import noise_source
+from .methods._common import prepare
 from .methods.i_gos import IGOSProblem, candidate_steps, resolve_settings
 from .perturbation import l1, perturb, target_prob, tv
 

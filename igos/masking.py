@@ -9,31 +9,27 @@ Li, AAAI 2020), which is Mask's objective (Fong & Vedaldi, ICCV 2017)::
 They differ in how they move ``M``: Mask by Adam on the gradient of ``F`` (``igos.methods.mask``),
 I-GOS along the integrated gradient with a line search (``igos.methods.i_gos``, whose
 :class:`~igos.methods.i_gos.IGOSProblem` extends :class:`MaskProblem`). What they share lives
-here: the fixed data of a run and its objective (:class:`MaskProblem`), the target probability
-of a batch (:func:`target_probs`), the checks of their common options
+here: the fixed data of a run and its objective (:class:`MaskProblem`, scored by
+:func:`igos.perturbation.target_prob`), the checks of their common options
 (:func:`check_mask_options`), the seeded pixel noise (:func:`noise_source`), the per-resolution
 settings lookup (:func:`nearest_setting`) and the warning for an unpredicted class
 (:func:`warn_low_prob`).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
 import torch
-from torch import nn
 
 from .baselines import make_baseline
 from .batching import chunks
-from .perturbation import pixel_noise_scale, regularizer, up
-from .scores import select_score
+from .perturbation import pixel_noise_scale, regularizer, target_prob, up
 
 #: Below this probability of the target on the unmasked image, I-GOS and Mask warn (the paper's failure case).
 LOW_PROB = 1e-3
 
-__all__ = ["LOW_PROB", "MaskProblem", "check_mask_options", "nearest_setting", "noise_source", "target_probs",
-           "warn_low_prob"]
+__all__ = ["LOW_PROB", "MaskProblem", "check_mask_options", "nearest_setting", "noise_source", "warn_low_prob"]
 
 
 def nearest_setting(table: dict, resolution: int):
@@ -41,22 +37,6 @@ def nearest_setting(table: dict, resolution: int):
     if resolution in table:
         return table[resolution]
     return table[min(table, key=lambda r: abs(math.log(r) - math.log(resolution)))]
-
-
-def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def target_probs(model: nn.Module, x: torch.Tensor, target: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
-    """Softmax probability of ``target[b]`` for each row of ``x`` ``[B, 3, H, W]`` -> ``[B]`` (at least float32).
-
-    ``precision="bf16"`` runs the model under bfloat16 autocast; the softmax is taken in float32.
-    """
-    with _autocast(x.device, precision):
-        logits = model(x)
-    return select_score(logits.to(torch.promote_types(x.dtype, torch.float32)), target, "prob")
 
 
 class MaskProblem:
@@ -93,7 +73,7 @@ class MaskProblem:
         for sl in chunks(masks.shape[0], self.batch_size):
             i = idx[sl]
             x = self.base[i] + up(masks[sl], self.size) * self.diff[i]
-            out[sl] = target_probs(self.model, x, self.target[i], self.precision)
+            out[sl] = target_prob(self.model, x, self.target[i], self.precision)
         return out + self.reg(masks, idx).to(self.dtype)
 
 

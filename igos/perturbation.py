@@ -26,6 +26,8 @@ Explained in ``book/30_quadratic_scaling.ipynb`` and ``book/31_revised_armijo.ip
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -96,13 +98,22 @@ def regularizer(mask: torch.Tensor, lambda1, lambda2, tv_beta: float = 2) -> tor
     return out
 
 
-def target_prob(model: nn.Module, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def target_prob(model: nn.Module, images: torch.Tensor, target: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """Softmax probability of ``target[i]`` for image ``i``, ``[N]`` (differentiable).
 
-    Computed in float32 at least (float64 models stay float64; bf16 logits are upcast).
+    Computed in float32 at least, and in the images' dtype when that is wider (float64 stays
+    float64; bf16 logits are upcast). ``precision="bf16"`` runs the model under bfloat16 autocast.
     """
-    logits = model(images)
-    return select_score(logits.to(torch.promote_types(logits.dtype, torch.float32)), target, "prob")
+    with _autocast(images.device, precision):
+        logits = model(images)
+    dtype = torch.promote_types(torch.promote_types(logits.dtype, images.dtype), torch.float32)
+    return select_score(logits.to(dtype), target, "prob")
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def pixel_noise_scale(model: nn.Module, sigma: float, like: torch.Tensor) -> torch.Tensor:

@@ -108,7 +108,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         fn = getattr(item, "function", None)
         if fn is None:                                   # a notebook cell (nbval) or a doctest
-            if not item.nodeid.endswith(".py") and ".ipynb" in item.nodeid:
+            if ".ipynb" in item.nodeid:
                 item.add_marker(pytest.mark.slow)
             continue
         try:

@@ -62,8 +62,8 @@ from torch import nn
 from ..batching import auto_batch_size, chunks
 from ..checks import check_positive_int
 from ..layers import preserved
-from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, target_probs, warn_low_prob
-from ..perturbation import up
+from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, warn_low_prob
+from ..perturbation import target_prob, up
 from ._common import prepare
 
 #: (lambda1, lambda2) per mask resolution of the paper preset: (1, 20) at 28 and 14 are the
@@ -131,7 +131,7 @@ class IGOSProblem(MaskProblem):
             x = self.base[i] + w * up(masks[p], self.size) * self.diff[i]
             if noise is not None:
                 x = x + noise[s]
-            scores[sl] = target_probs(self.model, x, self.target[i], self.precision)
+            scores[sl] = target_prob(self.model, x, self.target[i], self.precision)
         return scores.view(n, n_steps).mean(1) + self.reg(masks, idx).to(self.dtype)
 
     def direction(self, mask: torch.Tensor, noise: torch.Tensor | None, n_steps: int,
@@ -161,7 +161,7 @@ class IGOSProblem(MaskProblem):
                 x = self.base[i] + ms * self.diff[i]
                 if noise is not None:
                     x = x + noise[s]
-                p = target_probs(self.model, x, self.target[i], self.precision)
+                p = target_prob(self.model, x, self.target[i], self.precision)
                 (g,) = torch.autograd.grad(p.sum(), ms)
             grads[sl] = g[:, 0]
             scores[sl] = p.detach()

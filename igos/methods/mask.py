@@ -31,8 +31,9 @@ from torch import nn
 
 from ..batching import auto_batch_size, chunks
 from ..layers import preserved
+from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, warn_low_prob
+from ..perturbation import target_prob
 from ._common import prepare
-from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, target_probs, warn_low_prob
 
 __all__ = ["mask", "MASK_LAMBDAS"]
 
@@ -124,7 +125,7 @@ def mask(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int
                 x = problem.base[sl] + problem.up(m[sl]) * problem.diff[sl]
                 if noise_k is not None:
                     x = x + noise_k
-                value = target_probs(model, x, target[sl], precision) + problem.reg(m[sl]).to(problem.dtype)
+                value = target_prob(model, x, target[sl], precision) + problem.reg(m[sl]).to(problem.dtype)
                 value.sum().backward()
                 loss[sl] = value.detach()
             optimizer.step()
