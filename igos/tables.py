@@ -395,7 +395,7 @@ def compare(results, table: int, *, names: dict | None = None, ci: str = "t", le
 TIE_RULE = "ties among equal saliency values ranked in a seeded random order (igos.metrics.cell_ranks, seed 0)"
 
 
-def effect(results, methods: Sequence[str] | None = None) -> pd.DataFrame:
+def effect(results, methods: Sequence[str] | None = None, *, min_p: float = 0.0) -> pd.DataFrame:
     """What each mask optimisation did, per method label and resolution: the effect, not only the map.
 
     For the rows that record it (I-GOS and Mask rows of :mod:`igos.experiment`): ``n``, mean
@@ -404,7 +404,8 @@ def effect(results, methods: Sequence[str] | None = None) -> pd.DataFrame:
     how many **stalled** (``p(masked) > 0.9 p(x)``, :func:`igos.metrics.stalled`), the mean
     ``mean(1 - M)``, the mean tied share of the map and the mean iterations. ``flag`` says
     ``"STALLED k of n"`` where any row stalled. ``methods``: labels to keep (default: all
-    rows that have ``p_masked``).
+    rows that have ``p_masked``); ``min_p``: keep only the rows whose ``p(x)`` is at least this
+    (the photos the model is confident about).
     """
     frame = results_frame(results)
     if "p_masked" not in frame:
@@ -412,6 +413,7 @@ def effect(results, methods: Sequence[str] | None = None) -> pd.DataFrame:
     frame = frame[frame["p_masked"].notna()]
     if methods is not None:
         frame = frame[frame["method"].isin(list(methods))]
+    frame = frame[frame["p_image"] >= min_p]
     out = []
     for (method, res), g in frame.groupby(["method", "res"], sort=False):
         stalled = int(g["stalled"].astype(bool).sum())
@@ -422,7 +424,7 @@ def effect(results, methods: Sequence[str] | None = None) -> pd.DataFrame:
                     "iterations": g["iterations"].mean(),
                     "flag": f"STALLED {stalled} of {len(g)}" if stalled else ""})
     if not out:
-        raise ValueError("no I-GOS or Mask rows among these results")
+        raise ValueError("no I-GOS or Mask rows among these results" + (f" with p(x) >= {min_p:g}" if min_p else ""))
     table = pd.DataFrame(out).sort_values(["method", "res"], ascending=[True, False]).set_index(["method", "res"])
     table.attrs["rule"] = ("stalled: p(masked) > 0.9 p(x); halved: p(masked) <= 0.5 p(x); " + TIE_RULE)
     return table

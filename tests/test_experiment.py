@@ -313,6 +313,10 @@ def test_optimisation_rows_record_their_effect(tmp_path):
     assert list(effect.index) == [("i_gos", 4), ("mask", 4)] and (effect["n"] == 1).all()
     assert effect.loc[("mask", 4), "drop"] == pytest.approx(rows[1]["p_image"] - rows[1]["p_masked"])
     assert ((effect["flag"] != "") == effect["stalled"].astype(bool)).all()
+    p_mask = rows[1]["p_image"]                       # min_p keeps the rows whose p(x) reaches it, no others
+    assert list(tables.effect(rows, ["mask"], min_p=p_mask).index) == [("mask", 4)]
+    with pytest.raises(ValueError, match="p\\(x\\) >="):
+        tables.effect(rows, ["mask"], min_p=p_mask + 1e-6)
 
 
 def test_a_method_on_the_first_images_only(tmp_path):

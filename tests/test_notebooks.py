@@ -99,10 +99,10 @@ def test_check_cells_assert_in_fast_mode(chapter):
     bad = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and checked(c)
            and (re.search(r"assert\s+\(?\s*FAST\s+or\b", c.source) or re.search(r"if\s+not\s+FAST\s*:\s*\n?\s*assert", c.source))]
     assert not bad, f"{chapter.name}: check cells {bad} assert nothing in fast mode"
-    silent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and checked(c) and "assert" not in c.source
-              and "NBVAL_CHECK_OUTPUT" not in c.source]
-    theory = 10 <= int(chapter.stem[:2]) < 40            # the theory part; the reproduction chapters print tables
-    assert not (silent and theory), f"{chapter.name}: check cells {silent} assert nothing"
+    # a check cell asserts its claim and prints the verdicts; a table of sample numbers (which move in the
+    # last digits with the CPU's summation order) goes in an ordinary cell beside it
+    silent = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and checked(c) and "assert" not in c.source]
+    assert not silent, f"{chapter.name}: check cells {silent} assert nothing"
 
 
 #: Marks of unwritten text: a to-do word, or a line that is one capitalised token (``SUMMARY-41``, ``FIG7_DISCUSSION``).
