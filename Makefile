@@ -86,7 +86,7 @@ LEDGER_NB := $(FULL_EXEC)/95_claims_ledger.ipynb
 book: $(STAMP)
 	$(PY) -m igos paper
 	$(MAKE) --no-print-directory -j$(JOBS) chapters
-	$(PY) -c "from igos.ledger import package_hash; print(package_hash())" > $(FULL_EXEC)/igos.hash
+	$(PY) -c "from igos.book.ledger import package_hash; print(package_hash())" > $(FULL_EXEC)/igos.hash
 	$(PY) book/_tools/assemble_book.py $(FULL_EXEC) $(FULL_SRC) --widgets
 	$(VENV)/bin/jupyter-book build $(FULL_SRC) -W --keep-going --path-output .
 	@echo "Open _build/html/index.html"

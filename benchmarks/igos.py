@@ -90,7 +90,7 @@ def main() -> None:
         "I-GOS (default, path line search)": lambda x, t, r: igos.i_gos(model, x, t, resolution=r,
                                                                         line_search_loss="path",
                                                                         return_history=True, **it),
-        "Mask (default, 500 Adam steps)": lambda x, t, r: igos.mask(model, x, t, resolution=r, return_history=True,
+        "Mask (default, 500 Adam steps)": lambda x, t, r: igos.meaningful_perturbation(model, x, t, resolution=r, return_history=True,
                                                                     **({"n_iter": 10} if args.quick else {})),
     }
     out = ["# I-GOS and Mask: time to quality\n",

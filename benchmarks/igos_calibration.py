@@ -66,7 +66,7 @@ def run_one(model, method, x, y, resolution, lambdas, preset=None):
     else:
         kw = {} if lambdas is None else dict(lambda1=lambdas[0], lambda2=lambdas[1])
         t = time.perf_counter()
-        sal, h = igos.mask(model, x, y, resolution=resolution, return_history=True, **kw)
+        sal, h = igos.meaningful_perturbation(model, x, y, resolution=resolution, return_history=True, **kw)
     return sal, h, time.perf_counter() - t
 
 

@@ -15,8 +15,8 @@ from .data import ImageSet, load_images
 from .devices import device_name, resolve_device
 from .layers import capture, get_layer, preserved
 from .metrics import deletion, deletion_curve, insertion, insertion_curve, pointing_game
-from .methods import *  # noqa: F401,F403  (each method is also igos.<name>)
-from .methods import METHODS
+from .methods import (METHODS, REGISTRY, excitation_backprop, grad_cam, grad_cam_plus, grad_cam_plus_plus, gradient,
+                      gradient_x_input, i_gos, integrated_gradients, mask, meaningful_perturbation, rise, rsi_grad_cam)
 from .methods.integrated_gradients import completeness_gap
 from .methods.rsi_grad_cam import layer_completeness_gap
 from .models import MODELS, ImageClassifier, imagenet_classes, load_model, wrap
@@ -32,14 +32,13 @@ except PackageNotFoundError:     # imported from a source tree that was never in
 
 
 def explain(model, images, target=None, method: str = "gradient", **options):
-    """Run the method registered as ``method`` in :data:`METHODS` -> ``[N, h, w]``."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")
-    return METHODS[method](model, images, target, **options)
+    """Run the method registered as ``method`` (a name of :data:`METHODS`, or an alias such as ``"mask"``) -> ``[N, h, w]``."""
+    return _methods.get(method)(model, images, target, **options)
 
 
-__all__ = ["METHODS", "MODELS", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "completeness_gap", "data", "device_name",
+__all__ = ["METHODS", "MODELS", "REGISTRY", "ImageClassifier", "ImageSet", "as_target", "blur", "capture", "completeness_gap", "data", "device_name",
            "deletion", "deletion_curve", "explain", "get_layer", "imagenet_classes", "insertion", "insertion_curve", "layer_completeness_gap",
            "load_images", "load_model", "make_baseline", "metrics", "plotting", "pointing_game",
            "predict", "preserved", "resolve_device", "upsample", "wrap",
-           *(name for name in _methods.__all__ if name != "METHODS")]   # the methods: igos.i_gos, igos.grad_cam...
+           "excitation_backprop", "grad_cam", "grad_cam_plus", "grad_cam_plus_plus", "gradient", "gradient_x_input",
+           "i_gos", "integrated_gradients", "mask", "meaningful_perturbation", "rise", "rsi_grad_cam"]   # the methods

@@ -6,7 +6,7 @@ Li, AAAI 2020), which is Mask's objective (Fong & Vedaldi, ICCV 2017)::
 
     F(M) = p_c(x_base + up(M) (x - x_base)) + lambda1 mean|1 - M| + lambda2 TV(M)
 
-They differ in how they move ``M``: Mask by Adam on the gradient of ``F`` (``igos.methods.mask``),
+They differ in how they move ``M``: Mask by Adam on the gradient of ``F`` (``igos.methods.meaningful_perturbation``),
 I-GOS along the integrated gradient with a line search (``igos.methods.i_gos``, whose
 :class:`~igos.methods.i_gos.IGOSProblem` extends :class:`MaskProblem`). What they share lives
 here: the fixed data of a run and its objective (:class:`MaskProblem`, scored by
@@ -59,6 +59,11 @@ class MaskProblem:
     def up(self, masks: torch.Tensor) -> torch.Tensor:
         return up(masks, self.size)
 
+    def composite(self, mask_up: torch.Tensor, idx) -> torch.Tensor:
+        """``base + mask_up * (x - base)`` for images ``idx`` (indices or a slice): :func:`igos.perturbation.perturb`
+        with the difference computed once. ``mask_up`` ``[B, 1, H, W]``."""
+        return self.base[idx] + mask_up * self.diff[idx]
+
     def reg(self, masks: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Regularisers of ``masks[b]``, which belongs to image ``idx[b]`` (``None``: to image ``b``)."""
         lambda1 = self.lambda1
@@ -72,7 +77,7 @@ class MaskProblem:
         out = torch.empty(masks.shape[0], device=masks.device, dtype=self.dtype)
         for sl in chunks(masks.shape[0], self.batch_size):
             i = idx[sl]
-            x = self.base[i] + up(masks[sl], self.size) * self.diff[i]
+            x = self.composite(up(masks[sl], self.size), i)
             out[sl] = target_prob(self.model, x, self.target[i], self.precision)
         return out + self.reg(masks, idx).to(self.dtype)
 

@@ -5,9 +5,9 @@
   the native map height for methods without one, so Grad-CAM's 7x7 map lands in the
   7 column, as in the paper.
 * :func:`summarize` gives long-form statistics (mean, lo, hi, n) per method and res.
-* :func:`compare` lays our numbers out as the paper's Table N. Each row appears twice,
-  as ``(name, "paper")`` (the paper's numbers from :mod:`igos.paper_tables`) and
-  ``(name, "ours")``, so the two are never confused.
+* :func:`compare` lays our numbers out as the paper's Table N (:func:`layout` on the rows that
+  feed it, :func:`table_rows`). Each row appears twice, as ``(name, "paper")`` (the paper's
+  numbers from :mod:`igos.paper_tables`) and ``(name, "ours")``, so the two are never confused.
 
 **Intervals.** The default ``ci="t"`` is the Student-t interval
 ``mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)`` over images (over classes for the pointing
@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .experiment.presets import ABLATIONS, MAIN, POINTING, TABLE5_LAMBDAS, TABLE5_RESOLUTION
 from .paper_tables import TABLES, paper_table
 
 #: Registry name -> the paper's name for the method.
@@ -315,8 +316,8 @@ def _format(value, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def compare(results, table: int, *, names: dict | None = None, ci: str = "t", level: float = 0.95,
-            n_boot: int = 10000, seed: int = 0, formatted: bool = True, digits: int | None = None) -> pd.DataFrame:
+def layout(results, table: int, *, names: dict | None = None, ci: str = "t", level: float = 0.95,
+           n_boot: int = 10000, seed: int = 0, formatted: bool = True, digits: int | None = None) -> pd.DataFrame:
     """Our results in the layout of the paper's Table ``table``, beside the paper's numbers.
 
     Args:
@@ -430,5 +431,66 @@ def effect(results, methods: Sequence[str] | None = None, *, min_p: float = 0.0)
     return table
 
 
-__all__ = ["ABLATION_NAMES", "PAPER_NAMES", "TIE_RULE", "compare", "effect", "interval", "paper_table", "results_frame", "summarize",
-           "t_quantile"]
+# ----------------------------------------------------------------------------- the paper's tables
+#: Method labels that feed each table.
+TABLE_LABELS = {
+    1: MAIN + ("excitation_backprop_mwp",), 2: MAIN, 3: MAIN,
+    4: ("i_gos",) + tuple(ABLATIONS),
+    5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),   # "i_gos": see table_names
+    6: POINTING,
+}
+
+
+def table_rows(results, table: int) -> pd.DataFrame:
+    """The rows of ``results`` (a path, rows or a DataFrame) that feed the paper's Table ``table``."""
+    if table not in TABLE_LABELS:
+        raise ValueError(f"the paper has Tables 1-6, got {table!r}")
+    frame = results_frame(results)
+    keep = frame["method"].isin(TABLE_LABELS[table])
+    if table == 4:   # the reference I-GOS rows at the resolutions of the ablation
+        ablated = set(frame.loc[frame["method"].isin(list(ABLATIONS)), "res"])
+        keep &= frame["res"].isin(ablated) | ~frame["method"].eq("i_gos")
+    if table == 5:
+        keep &= frame["res"].eq(TABLE5_RESOLUTION)
+    if table in (4, 5):   # the reference I-GOS rows on the photos of the variants only (a subset on a CPU)
+        variant = frame["method"].isin([m for m in TABLE_LABELS[table] if m != "i_gos"])
+        photos = set(frame.loc[keep & variant, "image_index"])
+        if photos:
+            keep &= frame["image_index"].isin(photos) | variant
+    return frame[keep].reset_index(drop=True)
+
+
+def table_names(table: int, frame: pd.DataFrame | None = None) -> dict:
+    """The paper's row names of Table ``table`` for the labels of :func:`igos.experiment.presets.paper_config`."""
+    if table == 5:   # the main I-GOS row stands for the setting of the default lambdas at 28, unless the run has its own row
+        from .methods.i_gos import default_lambdas
+
+        same = [k for k, v in TABLE5_LAMBDAS.items() if v == default_lambdas(TABLE5_RESOLUTION)]
+        if not same or (frame is not None and frame["method"].eq(f"i_gos@{same[0]}").any()):
+            return {}
+        return {"i_gos": (same[0], "I-GOS")}
+    if table == 6:   # native methods by name, so that no resolution suffix is added
+        return {"gradient": "AM (gradient)", "excitation_backprop": "Excitation BP (c-MWP)", "rise": "RISE",
+                "grad_cam": "Grad-CAM", "integrated_gradients": "Integrated Gradients"}
+    if table == 4:
+        return dict(ABLATION_NAMES)
+    return {"excitation_backprop": "Excitation BP", "excitation_backprop_mwp": "Excitation BP (MWP)"}
+
+
+def compare(results, table: int, **kwargs) -> pd.DataFrame:
+    """Our results as the paper's Table ``table``, beside the paper's numbers: :func:`layout` on the
+    rows that feed that table (:func:`table_rows`), with the paper's row names (:func:`table_names`).
+
+    Columns of Tables 1, 2 and 4 are put in the paper's order (resolution descending, deletion
+    before insertion), also the columns that only we have (7x7 in Table 1).
+    """
+    rows = table_rows(results, table)
+    out = layout(rows, table, names=table_names(table, rows), **kwargs)
+    if table in (1, 2, 4):
+        cols = sorted(out.columns, key=lambda c: (-int(c[0]), c[1] != "deletion"))   # stable: keeps stat order
+        out = out.loc[:, pd.MultiIndex.from_tuples(cols, names=out.columns.names)]
+    return out
+
+
+__all__ = ["ABLATION_NAMES", "PAPER_NAMES", "TABLE_LABELS", "TIE_RULE", "compare", "effect", "interval", "layout",
+           "paper_table", "results_frame", "summarize", "t_quantile", "table_names", "table_rows"]

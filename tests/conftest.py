@@ -87,7 +87,7 @@ def pytest_sessionfinish(session, exitstatus):
                     o["execution_count"] = k + 1
             cell.execution_count = k + 1
         nbformat.write(nb, Path(folder) / chapter.name)
-    from igos.ledger import package_hash
+    from igos.book.ledger import package_hash
 
     (Path(folder) / "igos.hash").write_text(package_hash() + "\n")     # book/_tools/assemble_book.py reuses runs of this igos only
 

@@ -1,11 +1,11 @@
-"""igos.cam_family: layer gradients, map comparisons, multi-layer Riemann-Stieltjes sums."""
+"""igos.book.cam_family: layer gradients, map comparisons, multi-layer Riemann-Stieltjes sums."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import igos
-from igos import cam_family
+from igos.book import cam_family
 from igos.methods.rsi_grad_cam import layer_completeness_gap
 
 

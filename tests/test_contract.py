@@ -22,13 +22,13 @@ FAST = {
     # the random tiny CNN's probabilities are ~0.1 and their gradients tiny: with the default lambdas the
     # mask stays at rounding level, so the invariance tests run without regularisers, on a mask that moves
     "i_gos": {"resolution": 7, "n_iter": 2, "n_steps": 3, "lambda1": 0.0, "lambda2": 0.0},
-    "mask": {"resolution": 7, "n_iter": 3},
+    "meaningful_perturbation": {"resolution": 7, "n_iter": 3},
 }
 NAMES = sorted(igos.METHODS)
 
 
 def accepts(name: str, option: str) -> bool:
-    return option in inspect.signature(igos.METHODS[name]).parameters
+    return option in igos.REGISTRY[name].options
 
 
 def run(name: str, model, images, target=None, **options):
@@ -50,6 +50,25 @@ def test_registry_names_and_flat_api():
         assert [p.name for p in params[:3]] == ["model", "images", "target"], name
         assert params[2].default is None, name
         assert all(p.kind is p.KEYWORD_ONLY for p in params[3:]), f"{name}: options must be keyword-only"
+    assert igos.mask is igos.meaningful_perturbation and igos.methods.get("mask") is igos.REGISTRY["meaningful_perturbation"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_entry_says_what_the_signature_takes(name):
+    """The registry's metadata is declared by hand; it must agree with the function it describes."""
+    entry = igos.REGISTRY[name]
+    params = set(inspect.signature(entry.fn).parameters)
+    assert entry.name == name and entry.options == params - {"model", "images", "target"}
+    assert entry.takes_resolution == ("resolution" in params)
+    assert entry.takes_layer == ("layer" in params)
+    assert entry.seeded == ("seed" in params)
+    assert entry.reports == ("callback" in params) and entry.optimises == ("return_history" in params)
+    assert entry.grid == igos.methods.Method.of(entry.fn).grid
+
+
+def test_an_unknown_method_is_refused_with_the_known_names():
+    with pytest.raises(ValueError, match="known methods: .*i_gos.*aliases: mask"):
+        igos.methods.get("igos")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -209,9 +209,9 @@ def test_two_worker_processes_match_one_process(reference, tmp_path):
 
 
 def test_resolve_workers(monkeypatch):
-    monkeypatch.setattr(ex, "cpu_cores", lambda: 12)
+    monkeypatch.setattr(ex.dist, "cpu_cores", lambda: 12)
     assert ex.resolve_workers("auto", "cpu") == ex.MAX_WORKERS == 8
-    monkeypatch.setattr(ex, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(ex.dist, "cpu_cores", lambda: 2)
     assert ex.resolve_workers("auto", "cpu") == 2
     assert ex.resolve_workers("3", "cpu") == 3 and ex.resolve_workers(1) == 1
     for bad in ("0", "-1", "two", "1.5", None):
@@ -373,3 +373,12 @@ def test_config_command_writes_a_pointing_config_for_a_local_dataset(tmp_path):
     assert cfg["metrics"]["pointing_game"] and not cfg["metrics"]["deletion_insertion"]
     assert ex.main(["config", "pointing", "-o", str(tmp_path / "e.yaml")]) == 0
     assert ex.load_config(tmp_path / "e.yaml")["images"] == "embedded"              # the default for pointing
+
+
+def test_the_command_line_lists_its_commands(capsys):
+    """``igos --help`` (the console script, also ``python -m igos``) names run, paper, config and table."""
+    with pytest.raises(SystemExit) as exit_:
+        ex.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("run", "paper", "config", "table"))

@@ -1,4 +1,4 @@
-"""igos.explorer: the widget computes what igos computes, for every choice."""
+"""igos.book.explorer: the widget computes what igos computes, for every choice."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import igos
-from igos import explorer
+from igos.book import explorer
 from igos.data import ImageSet
 
 import ipywidgets  # noqa: F401  (the test extra declares it; a missing one must fail, not skip)

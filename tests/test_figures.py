@@ -1,4 +1,4 @@
-"""The figure helpers: perturbed_at, igos.figures and the comparison / panels plots.
+"""The figure helpers: perturbed_at, igos.book.figures and the comparison / panels plots.
 
 * ``perturbed_at`` gives exactly the image and probability of a point of the deletion /
   insertion curve, and the closed form on a model whose probability is the pixel mean.
@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import igos  # noqa: E402
-import igos.figures as fig_  # noqa: E402
+import igos.book.figures as fig_  # noqa: E402
 from igos import metrics  # noqa: E402
 from helpers.toymodels import MeanModel, _gen  # noqa: E402
 
@@ -69,13 +69,13 @@ def test_figure_methods_labels():
     assert list(specs) == ["IG", "Grad-CAM", "Excitation BP", "RISE", "Mask 224", "I-GOS 224", "Mask 7", "I-GOS 7",
                            "I-GOS 224 no noise"]
     assert specs["I-GOS 224 no noise"] == ("i_gos", {"resolution": 224, "n_iter": 3, "noise": 0.0})
-    assert specs["Mask 7"] == ("mask", {"resolution": 7, "n_iter": 5})
+    assert specs["Mask 7"] == ("meaningful_perturbation", {"resolution": 7, "n_iter": 5})
     assert specs["IG"][1]["baseline"] == "grey"
     assert set(n for n, _ in specs.values()) <= set(igos.METHODS)
 
 
 def test_compare_matches_direct_calls(tiny_model, tiny_images):
-    comp = fig_.compare(tiny_model, tiny_images, None, _methods(), names=["a", "b", "c"], n_steps=8)
+    comp = fig_.side_by_side(tiny_model, tiny_images, None, _methods(), names=["a", "b", "c"], n_steps=8)
     target = igos.predict(tiny_model, tiny_images)
     assert torch.equal(comp.target, target)
     direct = igos.i_gos(tiny_model, tiny_images, target, resolution=4, n_iter=2, n_steps=3)
@@ -187,7 +187,7 @@ def test_attack(tiny_model, tiny_images):
 
 
 def test_select_not_strict(tiny_model, tiny_images):
-    comp = fig_.compare(tiny_model, tiny_images[:1], None, {"grad": ("gradient", {})}, n_steps=4)
+    comp = fig_.side_by_side(tiny_model, tiny_images[:1], None, {"grad": ("gradient", {})}, n_steps=4)
     assert list(comp.select(["I-GOS 7", "grad"], strict=False).maps) == ["grad"]
     with pytest.raises(KeyError):
         comp.select(["I-GOS 7", "grad"])
@@ -225,7 +225,7 @@ def test_display_map():
 def test_ranking_map_stats_variant_rows(tiny_model, tiny_images):
     methods = {"grad": ("gradient", {}), "gxi": ("gradient_x_input", {}),
                "I-GOS 4": ("i_gos", {"resolution": 4, "n_iter": 1, "n_steps": 2})}
-    comp = fig_.compare(tiny_model, tiny_images[:2], None, methods, names=["a", "b"], n_steps=6)
+    comp = fig_.side_by_side(tiny_model, tiny_images[:2], None, methods, names=["a", "b"], n_steps=6)
     rank = fig_.ranking(comp, {"full": ["grad", "gxi", "missing"], "low": ["I-GOS 4"], "none": ["missing"]})
     assert list(rank["group"]) == ["full", "full", "low", "low"]
     for i in range(2):
@@ -252,8 +252,8 @@ def test_ranking_map_stats_variant_rows(tiny_model, tiny_images):
 
 
 def test_merge(tiny_model, tiny_images):
-    a = fig_.compare(tiny_model, tiny_images[:2], None, {"grad": ("gradient", {})}, names=["a", "b"], n_steps=4)
-    b = fig_.compare(tiny_model, tiny_images[:2], None, {"gxi": ("gradient_x_input", {}), "grad": ("gradient_x_input", {})},
+    a = fig_.side_by_side(tiny_model, tiny_images[:2], None, {"grad": ("gradient", {})}, names=["a", "b"], n_steps=4)
+    b = fig_.side_by_side(tiny_model, tiny_images[:2], None, {"gxi": ("gradient_x_input", {}), "grad": ("gradient_x_input", {})},
                      names=["a", "b"], n_steps=4)
     m = fig_.merge([a, b])
     assert list(m.maps) == ["grad", "gxi"]

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules of the extras (plot, experiment, book); the core must work without any of them.
 EXTRAS = ("matplotlib", "pandas", "yaml", "scipy", "ipywidgets")
@@ -33,6 +36,67 @@ def test_core_works_without_the_extras(tmp_path):
 
 def test_import_igos_loads_neither_pyplot_nor_pandas(tmp_path):
     script = "import sys, igos; print(sorted(m for m in ('matplotlib.pyplot', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def _imports(path):
+    """``[(module, names)]`` of every import statement of a file of igos/, with relative imports resolved."""
+    import ast
+
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]          # ("igos", "book") for igos/book/x.py
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(filter(None, (base, node.module)))
+            names = [a.name for a in node.names]
+            if node.module is None:          # from .. import tables: each name is a module
+                found += [(f"{module}.{n}", []) for n in names]
+            else:
+                found.append((module, names))
+        elif isinstance(node, ast.Import):
+            found += [(a.name, []) for a in node.names]
+    return [(m, n) for m, n in found if m.startswith("igos")], ".".join(package)
+
+
+def _private(module: str, names: list, package: str) -> list:
+    """What an import takes that is private to another module: a ``_name``, or a ``_module`` outside its package."""
+    taken = [n for n in names if n.startswith("_") and n not in ("__version__",)]
+    parts = module.split(".")
+    for k, part in enumerate(parts):
+        owner = ".".join(parts[:k])
+        if part.startswith("_") and not (package == owner or package.startswith(owner + ".")):
+            taken.append(module)
+    return taken
+
+
+def test_the_library_never_imports_the_book():
+    """``igos.book`` holds what only the chapters use: no module outside it imports it, and no module
+    takes another module's private names."""
+    files = sorted((ROOT / "igos").rglob("*.py"))
+    library = [p for p in files if "book" not in p.relative_to(ROOT / "igos").parts]
+    assert len(library) > 20
+    into_book = [(p.name, m) for p in library for m, _ in _imports(p)[0] if m.startswith("igos.book")]
+    assert not into_book, into_book
+    private = []
+    for p in files:
+        found, package = _imports(p)
+        private += [(str(p.relative_to(ROOT)), taken) for m, names in found if (taken := _private(m, names, package))]
+    assert not private, private
+
+
+def test_the_boundary_rules_catch_a_violation():
+    assert _private("igos.methods._shared", ["prepare"], "igos.book")
+    assert _private("igos.experiment.run", ["_Recorder"], "igos.book")
+    assert not _private("igos.methods._shared", ["prepare"], "igos.methods")
+    assert not _private("igos.tables", ["layout"], "igos.book")
+
+
+def test_importing_the_library_loads_no_book_module(tmp_path):
+    script = ("import sys, igos, igos.experiment, igos.tables, igos.plotting, igos.attacks; "
+              "print(sorted(m for m in sys.modules if m.startswith('igos.book')))")
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from igos import ledger
-from igos import reproduction as R
+import igos
+from igos.book import ledger
+from igos.experiment import presets
 
 from helpers.experiment import synthetic_rows
 
@@ -97,7 +98,7 @@ def test_spearman_test_matches_the_rank_correlation_and_its_direction():
 
 def test_table_verdicts_follow_the_numbers():
     """A regression in the rows (I-GOS worse than Mask on every photo) turns "holds" into "does not hold"."""
-    rows = pd.DataFrame(synthetic_rows(R.paper_config(scale="cpu"), n_images=8))
+    rows = pd.DataFrame(synthetic_rows(presets.paper_config(scale="cpu"), n_images=8))
     claim = "Table 1: I-GOS has the lowest deletion at 28x28"
     better = rows.copy()
     better.loc[better["method"] == "i_gos", "deletion"] = -1.0
@@ -115,7 +116,7 @@ def test_table_verdicts_follow_the_numbers():
 
 
 def test_ledger_lists_every_claim_and_marks_missing_records(tmp_path):
-    rows = synthetic_rows(R.paper_config(scale="cpu"), n_images=4)
+    rows = synthetic_rows(presets.paper_config(scale="cpu"), n_images=4)
     path = tmp_path / "claims.json"
     ledger.record("figure-2", True, "F = 0.1", fast=True, path=path)
     book = ledger.ledger(rows, fast=True, path=path)
@@ -134,12 +135,12 @@ def test_ledger_lists_every_claim_and_marks_missing_records(tmp_path):
 
 def test_claim_photos_counts_the_cells_a_claim_reads():
     """A claim on a subset column (112x112 on 4 photos at CPU scale) is judged on that column's photos."""
-    rows = pd.DataFrame(synthetic_rows(R.paper_config(scale="cpu"), n_images=6))
-    t3 = R.table_rows(rows, 3)
+    rows = pd.DataFrame(synthetic_rows(presets.paper_config(scale="cpu"), n_images=6))
+    t3 = igos.tables.table_rows(rows, 3)
     assert ledger.claim_photos(t3, "I-GOS is faster than Mask at 28x28") == 6
     assert ledger.claim_photos(t3, "I-GOS is faster than Mask at 112x112") == 4
     assert ledger.claim_photos(t3, "Grad-CAM takes under 1 s") == 6
-    t1 = R.table_rows(rows, 1)
+    t1 = igos.tables.table_rows(rows, 1)
     t1 = t1[(t1["method"] != "excitation_backprop_mwp") | (t1["image_index"] < 2)]     # MWP on 2 photos only
     assert ledger.claim_photos(t1, "Excitation BP has the highest deletion at its resolution") == 4   # not its MWP row
     verdicts = ledger.table_claims(rows).set_index("claim")["verdict"]
@@ -148,7 +149,7 @@ def test_claim_photos_counts_the_cells_a_claim_reads():
 
 
 def test_a_record_of_other_code_is_not_shown_as_current(tmp_path, monkeypatch):
-    rows = synthetic_rows(R.paper_config(scale="cpu"), n_images=4)
+    rows = synthetic_rows(presets.paper_config(scale="cpu"), n_images=4)
     path = tmp_path / "claims.json"
     ledger.record("figure-2", True, "F = 0.1", fast=True, path=path)
     statement = next(c.statement for c in ledger.CLAIMS if c.key == "figure-2")

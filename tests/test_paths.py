@@ -1,11 +1,11 @@
-"""igos.paths: path methods on small float64 functions, the Cantor staircase, path profiles."""
+"""igos.book.paths: path methods on small float64 functions, the Cantor staircase, path profiles."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import igos
-from igos.paths import cantor, grid_rule, path_attributions, path_profile, power_path, straight_path
+from igos.book.paths import cantor, grid_rule, path_attributions, path_profile, power_path, straight_path
 
 
 def product(z):

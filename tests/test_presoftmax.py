@@ -1,11 +1,11 @@
-"""igos.presoftmax: Grad-CAM weights, per-class weights, the stable probability gradient."""
+"""igos.book.presoftmax: Grad-CAM weights, per-class weights, the stable probability gradient."""
 from __future__ import annotations
 
 import torch
 
 import igos
 from igos.layers import hook_count
-from igos.presoftmax import (cam_weights, class_cam_weights, contrast_score, input_gradient, logit_gradient,
+from igos.book.presoftmax import (cam_weights, class_cam_weights, contrast_score, input_gradient, logit_gradient,
                              post_from_pre, stable_prob)
 
 

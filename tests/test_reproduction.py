@@ -1,8 +1,7 @@
-"""The shared config of the reproduction chapters and the helpers they call (igos.reproduction)."""
+"""The shared config of the reproduction chapters and the helpers they call (igos.book.reproduction)."""
 from __future__ import annotations
 
 import json
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,11 +13,12 @@ from PIL import Image
 
 import igos
 from igos import experiment as ex
-from igos import reproduction as R
+from igos.book import reproduction as R
+from igos.experiment import presets
 from igos.methods.i_gos import default_lambdas
+from igos.perturbation import objective
 
 from helpers.experiment import synthetic_rows
-from igos.perturbation import objective
 
 
 def labels(config):
@@ -31,7 +31,7 @@ def spec(config, label):
 
 # ----------------------------------------------------------------------------- config
 def test_fast_config():
-    c = R.paper_config(True)
+    c = presets.paper_config(True)
     assert c["n_images"] == 2 and c["resolutions"] == [28] and c["images"] == "imagenet-samples"
     assert c["model"] == "efficientnet_lite0" and c["metrics"]["baseline"] == "blur"
     assert set(labels(c)) == {"gradient", "excitation_backprop", "excitation_backprop_mwp", "grad_cam",
@@ -41,42 +41,42 @@ def test_fast_config():
     assert spec(c, "i_gos")["options"]["n_iter"] <= 5 and spec(c, "mask")["options"]["n_iter"] <= 30
     assert spec(c, "rise")["options"]["n_masks"] <= 200 and c["metrics"]["n_steps"] <= 20
     # results outside git, in the top-level results/ folder, named after the scale
-    assert R.results_dir() == Path(R.__file__).resolve().parents[1] / "results"      # in a clone: its results/
-    assert c["results"].startswith(str(R.results_dir())) and "paper-fast-" in c["results"]
+    assert presets.results_dir() == Path(R.__file__).resolve().parents[1] / "results"      # in a clone: its results/
+    assert c["results"].startswith(str(presets.results_dir())) and "paper-fast-" in c["results"]
     cfg = ex.normalize_config(c)
     assert len(ex.plan(cfg, 2)) == 2 * 16      # 4 native methods + 12 rows at 28 per image (EBP c-MWP and MWP)
-    assert R.paper_config(True) == c           # deterministic, so every chapter finds the same file
+    assert presets.paper_config(True) == c           # deterministic, so every chapter finds the same file
 
 
 def test_full_configs():
-    cpu, paper = R.paper_config(scale="cpu"), R.paper_config(scale="paper")
+    cpu, paper = presets.paper_config(scale="cpu"), presets.paper_config(scale="paper")
     assert cpu["n_images"] == paper["n_images"] == 20 and cpu["images"] == "imagenet-samples"
     assert cpu["metrics"]["n_steps"] == 100 and paper["metrics"]["n_steps"] == 200   # the authors' ~200 on a GPU
     assert spec(paper, "rise")["options"]["n_masks"] == 4000
-    assert spec(R.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
-    sub = R.SCALES["cpu"]["subset_images"]
+    assert spec(presets.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
+    sub = presets.SCALES["cpu"]["subset_images"]
     assert spec(cpu, "mask")["n_images"] == {112: sub, 14: sub} and "n_images" not in spec(paper, "mask")
     assert spec(cpu, "i_gos_no_tv")["n_images"] == sub and spec(cpu, "mask@A")["n_images"] == sub
-    assert spec(cpu, "excitation_backprop")["name"] == "igos.reproduction:excitation_backprop_at"
+    assert spec(cpu, "excitation_backprop")["name"] == "igos.experiment.presets:excitation_backprop_at"
     for c in (cpu, paper):
         assert c["resolutions"] == [224, 112, 28, 14, 7]
         assert spec(c, "i_gos")["resolutions"] == spec(c, "mask")["resolutions"] == [224, 112, 28, 14, 7]
-        for label, opts in R.ABLATIONS.items():
+        for label, opts in presets.ABLATIONS.items():
             assert spec(c, label)["resolutions"] == [224, 28] and opts.items() <= spec(c, label)["options"].items()
-        for s, (l1, l2) in R.TABLE5_LAMBDAS.items():
+        for s, (l1, l2) in presets.TABLE5_LAMBDAS.items():
             m = spec(c, f"mask@{s}")
             assert (m["options"]["lambda1"], m["options"]["lambda2"], m["options"]["tv_beta"]) == (l1, l2, 2)
-            assert m["resolutions"] == [28] and m["name"] == "igos.reproduction:mask_objective"
+            assert m["resolutions"] == [28] and m["name"] == "igos.experiment.presets:mask_objective"
             if s != "B":
                 assert (spec(c, f"i_gos@{s}")["options"]["lambda1"], spec(c, f"i_gos@{s}")["options"]["lambda2"]) == (l1, l2)
         assert "i_gos@B" not in labels(c)      # the main I-GOS row at 28 has the default (0.1, 2)
-        assert default_lambdas(28) == R.TABLE5_LAMBDAS["B"]
+        assert default_lambdas(28) == presets.TABLE5_LAMBDAS["B"]
         assert "resolutions" not in spec(c, "rise") and "resolutions" not in spec(c, "integrated_gradients")
         assert spec(c, "integrated_gradients")["options"]["baseline"] == "grey"     # as in the figures
         assert R.settings_table(c).loc["ig_baseline", "this run"].startswith("grey")
-    assert R.settings_of(paper)["i_gos_iter"] == 15 and R.settings_of(paper)["i_gos_steps"] == 20
-    assert R.settings_of(paper)["mask_iter"] == 500 and R.settings_of(paper)["rise_masks"] == 4000
-    assert R.settings_of(cpu)["i_gos_iter"] < 15 and cpu["results"] != paper["results"]
+    assert presets.settings_of(paper)["i_gos_iter"] == 15 and presets.settings_of(paper)["i_gos_steps"] == 20
+    assert presets.settings_of(paper)["mask_iter"] == 500 and presets.settings_of(paper)["rise_masks"] == 4000
+    assert presets.settings_of(cpu)["i_gos_iter"] < 15 and cpu["results"] != paper["results"]
     assert "paper-cpu-efficientnet_lite0-20-" in cpu["results"]
     # every photo: 4 native methods + EBP, Mask and I-GOS at 224, 28, 7; the first `sub`: 112 and 14 of those
     # three, the plain MWP at 5 resolutions, 3 ablations x 2 resolutions and Table 5's 2 + 3 settings
@@ -84,32 +84,32 @@ def test_full_configs():
     table = R.describe(cpu)
     assert table.loc["rise", "resolutions"] == "native" and table.loc["mask@B", "tables"] == "5"
     # a folder is sampled over all its classes (seeded), the built-in sets keep their order
-    assert cpu["image_seed"] is None and R.paper_config(scale="cpu", images="imagenet-samples")["image_seed"] is None
-    assert R.paper_config(scale="paper", images="/data/imagenet/val")["image_seed"] == 0
+    assert cpu["image_seed"] is None and presets.paper_config(scale="cpu", images="imagenet-samples")["image_seed"] is None
+    assert presets.paper_config(scale="paper", images="/data/imagenet/val")["image_seed"] == 0
     # RISE: 8000 masks for VGG, 4000 for ResNet50 at paper scale (the RISE protocol)
-    assert spec(R.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
-    assert spec(R.paper_config(scale="paper", model="resnet50"), "rise")["options"]["n_masks"] == 4000
+    assert spec(presets.paper_config(scale="paper", model="vgg19"), "rise")["options"]["n_masks"] == 8000
+    assert spec(presets.paper_config(scale="paper", model="resnet50"), "rise")["options"]["n_masks"] == 4000
 
 
 def test_config_options_and_errors():
-    c = R.paper_config(scale="cpu", model="resnet50", images="/data/val", n_images=50, resolutions=[14],
+    c = presets.paper_config(scale="cpu", model="resnet50", images="/data/val", n_images=50, resolutions=[14],
                        i_gos_iter=15, device="cpu")
     assert c["model"] == "resnet50" and c["n_images"] == 50 and spec(c, "i_gos")["resolutions"] == [14]
     assert spec(c, "i_gos_no_tv")["resolutions"] == [14] and spec(c, "i_gos")["options"]["n_iter"] == 15
     assert "paper-cpu-resnet50-50-" in c["results"]
-    assert R.paper_config(True, resolutions=[28, 14])["results"] != R.paper_config(True)["results"]
-    assert R.scale_for(True) == "fast" and R.scale_for(False, "cpu") == "cpu"
+    assert presets.paper_config(True, resolutions=[28, 14])["results"] != presets.paper_config(True)["results"]
+    assert presets.scale_for(True) == "fast" and presets.scale_for(False, "cpu") == "cpu"
     with pytest.raises(ValueError, match="unknown setting"):
-        R.paper_config(True, n_iter=3)
+        presets.paper_config(True, n_iter=3)
     with pytest.raises(ValueError, match="scale"):
-        R.paper_config(scale="huge")
+        presets.paper_config(scale="huge")
     with pytest.raises(ValueError, match="at least one"):
-        R.paper_config(True, resolutions=[])
+        presets.paper_config(True, resolutions=[])
 
 
 def test_yaml_round_trip_keeps_the_hash(tmp_path):
-    c = R.paper_config(True)
-    path = R.write_config(c, tmp_path / "paper.yaml")
+    c = presets.paper_config(True)
+    path = presets.write_config(c, tmp_path / "paper.yaml")
     loaded = ex.load_config(path)
     assert ex.config_hash(loaded) == ex.config_hash(ex.normalize_config(c))
     assert loaded["results"] == c["results"]
@@ -117,24 +117,24 @@ def test_yaml_round_trip_keeps_the_hash(tmp_path):
 
 def test_mask_objective_reports_the_final_noiseless_objective(tiny_model, tiny_images):
     calls = []
-    sal = R.mask_objective(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1, lambda2=2.0,
+    sal = presets.mask_objective(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1, lambda2=2.0,
                            tv_beta=2, callback=lambda k, loss, mask: calls.append((k, float(loss.mean()))))
     assert [k for k, _ in calls] == list(range(6))
     expected = objective(tiny_model, tiny_images[:1], 1 - sal, 3, lambda1=0.1, lambda2=2.0, tv_beta=2)
     assert calls[-1][1] == pytest.approx(float(expected), abs=1e-5)
-    assert torch.equal(sal, igos.mask(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1,
+    assert torch.equal(sal, igos.meaningful_perturbation(tiny_model, tiny_images[:1], 3, resolution=8, n_iter=6, lambda1=0.1,
                                       lambda2=2.0, tv_beta=2))
 
 
 # ----------------------------------------------------------------------------- tables from synthetic rows
 def test_tables_orderings_and_summaries():
-    config = R.paper_config(scale="cpu")
+    config = presets.paper_config(scale="cpu")
     rows = synthetic_rows(config)
-    t4 = R.table_rows(rows, 4)
-    assert set(t4["method"]) == {"i_gos", *R.ABLATIONS} and set(t4["res"]) == {224, 28}
-    assert set(R.table_rows(rows, 5)["method"]) == {"i_gos", "i_gos@A", "i_gos@C", "mask@A", "mask@B", "mask@C"}
-    assert set(R.table_rows(rows, 1)["method"]) == set(R.MAIN) | {"excitation_backprop_mwp"}
-    t1 = R.compare(rows, 1)
+    t4 = igos.tables.table_rows(rows, 4)
+    assert set(t4["method"]) == {"i_gos", *presets.ABLATIONS} and set(t4["res"]) == {224, 28}
+    assert set(igos.tables.table_rows(rows, 5)["method"]) == {"i_gos", "i_gos@A", "i_gos@C", "mask@A", "mask@B", "mask@C"}
+    assert set(igos.tables.table_rows(rows, 1)["method"]) == set(presets.MAIN) | {"excitation_backprop_mwp"}
+    t1 = igos.tables.compare(rows, 1)
     assert ("Excitation BP", "ours") in t1.index and ("I-GOS", "paper") in t1.index
     assert not any("@" in name or "no " in name for name, _ in t1.index)
     o1 = R.orderings(rows, 1)
@@ -156,7 +156,7 @@ def test_tables_orderings_and_summaries():
     o3 = R.orderings(rows, 3)
     assert o3.loc["I-GOS is faster than Mask at 28x28"].tolist() == [True, True]
     assert o3.loc["Grad-CAM takes under 1 s"].tolist() == [True, False]
-    t6 = R.compare(rows, 6)
+    t6 = igos.tables.compare(rows, 6)
     for name in ("AM (gradient)", "RISE", "Excitation BP (c-MWP)", "I-GOS 28x28", "Mask 14x14", "Grad-CAM"):
         assert (name, "ours") in t6.index, name          # native methods carry no resolution suffix
     o6 = R.orderings(rows, 6)
@@ -169,8 +169,8 @@ def test_tables_orderings_and_summaries():
     assert timing.loc[("I-GOS", 28), "s / iteration"] == pytest.approx(2 / 3)
     cost = R.cost_estimate(rows, config, n_images=3600)
     assert cost.loc["i_gos", "s / image"] == pytest.approx(5 * 2.5)
-    cpu = R.SCALES["cpu"]
-    assert cost.loc["i_gos", "paper-size s / image"] == pytest.approx(5 * (2 * 15 / cpu["i_gos_iter"] + 0.5 * R.PAPER_SETTINGS["metric_steps"] / cpu["metric_steps"]))
+    cpu = presets.SCALES["cpu"]
+    assert cost.loc["i_gos", "paper-size s / image"] == pytest.approx(5 * (2 * 15 / cpu["i_gos_iter"] + 0.5 * presets.PAPER_SETTINGS["metric_steps"] / cpu["metric_steps"]))
     assert cost.loc["total", "hours for 3600 images"] == pytest.approx(cost.loc["total", "s / image"])
     with pytest.raises(ValueError):
         R.orderings(rows, 7)
@@ -178,7 +178,7 @@ def test_tables_orderings_and_summaries():
 
 def test_end_to_end_with_a_tiny_model(tmp_path):
     """The whole chain, runner to every table, on one photo with the seeded tiny CNN and tiny sizes."""
-    config = R.paper_config(scale="fast", model="tiny_cnn", n_images=1, resolutions=[7], results=tmp_path / "r.jsonl",
+    config = presets.paper_config(scale="fast", model="tiny_cnn", n_images=1, resolutions=[7], results=tmp_path / "r.jsonl",
                             device="cpu", i_gos_iter=1, i_gos_steps=2, mask_iter=2, rise_masks=4, ig_steps=2,
                             metric_steps=4)
     config["target"] = "predicted"          # tiny_cnn has 10 classes, the photos ImageNet labels
@@ -186,7 +186,7 @@ def test_end_to_end_with_a_tiny_model(tmp_path):
     rows = ex.read_results(path)
     assert len(rows) == 4 + 12          # native: gradient, Grad-CAM, IG, RISE; at 7: EBP (2), Mask, I-GOS, 3 + 5 Table 4/5
     for n in range(1, 7):
-        assert isinstance(R.compare(path, n), pd.DataFrame)
+        assert isinstance(igos.tables.compare(path, n), pd.DataFrame)
         assert isinstance(R.orderings(path, n), pd.DataFrame)
     loss = {r["method"]: r["loss"] for r in rows}
     assert all(loss[k] is not None for k in ("i_gos", "mask@A", "mask@C", "i_gos@C"))
@@ -280,9 +280,9 @@ def test_pointing_game_on_voc_through_the_runner(tmp_path, lite0, monkeypatch):
     """Table 6 on a VOC copy: one resumable row per image, object class and method, in the runner's results file."""
     _fake_voc(tmp_path / "voc", [[("cat", (100, 50, 200, 150)), ("dog", (70, 20, 130, 90)), ("dog", (250, 100, 300, 200))],
                                  [("bird", (1, 10, 20, 50))], [("cat", (0, 0, 300, 200))]])
-    config = R.pointing_config(scale="fast", images=f"voc07:{tmp_path / 'voc'}")
+    config = presets.pointing_config(scale="fast", images=f"voc07:{tmp_path / 'voc'}")
     config.update(methods=[{"name": "gradient"}], device="cpu", results=str(tmp_path / "pointing.jsonl"))
-    assert config["image_seed"] == 0 and config["n_images"] == R.POINTING_DATASET_IMAGES["fast"]
+    assert config["image_seed"] == 0 and config["n_images"] == presets.POINTING_DATASET_IMAGES["fast"]
     rows = ex.read_results(ex.run(config, progress=False))
     assert [(r["image"], r["object_class"], r["target_source"]) for r in rows] == [
         ("000000/cat", "cat", "object class"), ("000000/dog", "dog", "object class"),
@@ -291,22 +291,22 @@ def test_pointing_game_on_voc_through_the_runner(tmp_path, lite0, monkeypatch):
     for r in rows:
         assert r["target"] in igos.data.IMAGENET_FOR_VOC[r["object_class"]] and isinstance(r["pointing_hit"], bool)
         assert r["deletion"] is None                                      # maps only: no curves
-    table = R.compare(rows, 6)
+    table = igos.tables.compare(rows, 6)
     column = "VOC07 (ImageNet model, not the paper's VGG16)"
     assert ("AM (gradient)", "ours") in table.index and column in table.columns.get_level_values(0)
     # the score is a mean over classes of per-class accuracy (cat: two entries), not a mean over entries
     per_class = pd.DataFrame(rows).groupby("object_class")["pointing_hit"].mean()
-    mean = R.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")]
+    mean = igos.tables.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")]
     assert mean == pytest.approx(100 * per_class.mean())
     for r, hit in zip(rows, (True, False, False, True)):                   # cat 2/2, dog 0/1, bird 0/1: 33 % != 50 %
         r["pointing_hit"] = hit
     per_class = pd.DataFrame(rows).groupby("object_class")["pointing_hit"].mean()
     assert 100 * per_class.mean() != pytest.approx(100 * np.mean([r["pointing_hit"] for r in rows]))
-    assert R.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")] == pytest.approx(
+    assert igos.tables.compare(rows, 6, formatted=False).loc[("AM (gradient)", "ours"), (column, "mean")] == pytest.approx(
         100 * per_class.mean())
     def no_rerun(*args, **kwargs):
         raise AssertionError("a resumed run recomputed a row")
-    monkeypatch.setattr(ex, "evaluate", no_rerun)
+    monkeypatch.setattr(ex.runner, "evaluate", no_rerun)
     assert len(ex.read_results(ex.run(config, progress=False))) == 4         # resumes: nothing recomputed
 
 
@@ -333,13 +333,13 @@ def test_table5_gets_its_own_i_gos_row_when_the_defaults_move(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules["igos.methods.i_gos"].DEFAULT_LAMBDAS, 28, (2.0, 10.0))
-    config = R.paper_config(scale="cpu")
+    config = presets.paper_config(scale="cpu")
     assert spec(config, "i_gos@C")["options"]["lambda1"] == 1.0 and spec(config, "i_gos@C")["resolutions"] == [28]
     rows = synthetic_rows(config)
     for r in rows:
         if r["method"] == "i_gos@C":
             r["loss"] = 0.123
-    t5 = R.compare(rows, 5, formatted=False)
+    t5 = igos.tables.compare(rows, 5, formatted=False)
     assert t5.loc[("total loss", "ours"), ("C", "I-GOS", "mean")] == pytest.approx(0.123)
 
 
@@ -347,13 +347,13 @@ def test_table_command_lays_out_only_the_rows_of_that_table(tmp_path, capsys):
     """``python -m igos table RESULTS --paper 1`` (the README's command) shows the Table 1 rows only."""
     import json
 
-    config = R.paper_config(scale="cpu")
+    config = presets.paper_config(scale="cpu")
     rows = synthetic_rows(config)
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert ex.main(["table", str(path), "--paper", "1"]) == 0
     out = capsys.readouterr().out
-    assert R.compare(path, 1).to_string() in out          # exactly what chapter 41 computes (t1 = repro.compare(results, 1))
+    assert igos.tables.compare(path, 1).to_string() in out          # exactly what chapter 41 computes (t1 = igos.tables.compare(results, 1))
     assert "Excitation BP" in out and "I-GOS" in out
     for stray in ("excitation_backprop", "mask@", "i_gos@", "no TV", "no noise", "fixed step"):
         assert stray not in out, stray
@@ -362,7 +362,7 @@ def test_table_command_lays_out_only_the_rows_of_that_table(tmp_path, capsys):
 
 
 def test_paired_orderings_judge_each_claim_per_image():
-    config = R.paper_config(scale="cpu")
+    config = presets.paper_config(scale="cpu")
     rows = synthetic_rows(config, n_images=8)
     p1 = R.paired_orderings(rows, 1)
     assert {"paper T1 (VGG19)", "ours", "wins", "p sign", "p Wilcoxon", "paired verdict"} <= set(p1.columns)
@@ -387,8 +387,8 @@ def test_paper_command_runs_the_chapters_experiment(capsys):
     """``python -m igos paper`` (run by make book first) writes the results file the chapters read."""
     for fast in (True, False):
         assert ex.main(["paper", "--dry-run"] + (["--fast"] if fast else [])) == 0
-        chapters = R.paper_config(fast, n_images=2 if fast else 20, resolutions=[28] if fast else [224, 112, 28, 14, 7])
-        assert capsys.readouterr().out.strip().splitlines() == [chapters["results"], R.pointing_config(fast)["results"]]
+        chapters = presets.paper_config(fast, n_images=2 if fast else 20, resolutions=[28] if fast else [224, 112, 28, 14, 7])
+        assert capsys.readouterr().out.strip().splitlines() == [chapters["results"], presets.pointing_config(fast)["results"]]
 
 
 def test_excitation_backprop_at_a_resolution_is_excitation_backprop_at_that_layer():
@@ -399,7 +399,7 @@ def test_excitation_backprop_at_a_resolution_is_excitation_backprop_at_that_laye
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for r, contrastive in ((32, True), (16, False), (7, True)):
         name, grid = layer_for_grid(model, r, 32)
-        got = R.excitation_backprop_at(model, x, [1, 2], resolution=r, contrastive=contrastive)
+        got = presets.excitation_backprop_at(model, x, [1, 2], resolution=r, contrastive=contrastive)
         want = igos.excitation_backprop(model, x, [1, 2], layer=name, contrastive=contrastive)
         assert got.shape == (2, grid, grid) and torch.equal(got, want)
 
@@ -417,17 +417,17 @@ def test_claims_markdown_leads_with_the_paired_verdict():
 
 def test_subset_rows_keep_tables_4_and_5_on_the_same_photos():
     """On a CPU the ablations and Table 5 run on the first photos: their I-GOS reference rows are cut to those photos."""
-    config = R.paper_config(scale="cpu", model="tiny_cnn", n_images=6, resolutions=[28, 7], results="x.jsonl")
+    config = presets.paper_config(scale="cpu", model="tiny_cnn", n_images=6, resolutions=[28, 7], results="x.jsonl")
     plan = ex.plan(ex.normalize_config(config), 6)
-    subset = R.SCALES["cpu"]["subset_images"]
+    subset = presets.SCALES["cpu"]["subset_images"]
     assert {i for i, label, _ in plan if label == "i_gos_no_tv"} == set(range(subset))
     assert {i for i, label, _ in plan if label == "i_gos"} == set(range(6))
     rows = [{"key": ex.row_key(i, label, r), "image_index": i, "image": f"p{i}", "method": label, "resolution": r,
              "map_size": [r, r], "deletion": 0.1, "insertion": 0.5, "seconds": 1.0, "label": 1, "target": 1}
             for i, label, r in plan if r is not None]
-    t4 = R.table_rows(rows, 4)
+    t4 = igos.tables.table_rows(rows, 4)
     assert set(t4.loc[t4["method"] == "i_gos", "image_index"]) == set(range(subset))
-    t5 = R.table_rows(rows, 5)
+    t5 = igos.tables.table_rows(rows, 5)
     assert set(t5["image_index"]) == set(range(subset)) and set(t5["res"]) == {28}
     assert "the first 4 photos only" in R.settings_table(config).loc["n_images", "this run"]
 
@@ -437,17 +437,17 @@ def test_verdict_counts_and_the_pointing_config_scale():
     assert R.verdict_counts(paired) == {"holds": 2, "contradicted": 0, "not significant": 1, "total": 3}
     assert R.verdict_counts(pd.DataFrame()) == {"holds": 0, "contradicted": 0, "not significant": 0, "total": 0}
     for scale in ("cpu", "paper"):      # the scale is the caller's, not the device's
-        c = R.pointing_config(model="tiny_cnn", scale=scale)
-        assert c["resolutions"] == R.POINTING_RESOLUTIONS[scale] and f"pointing-{scale}-tiny_cnn-7-" in c["results"]
-        assert c["metrics"]["n_steps"] == R.SCALES[scale]["metric_steps"]
+        c = presets.pointing_config(model="tiny_cnn", scale=scale)
+        assert c["resolutions"] == presets.POINTING_RESOLUTIONS[scale] and f"pointing-{scale}-tiny_cnn-7-" in c["results"]
+        assert c["metrics"]["n_steps"] == presets.SCALES[scale]["metric_steps"]
     with pytest.raises(ValueError, match="scale"):
-        R.pointing_config(scale="huge")
+        presets.pointing_config(scale="huge")
 
 
 def test_results_dir_follows_igos_results(monkeypatch, tmp_path):
     monkeypatch.setenv("IGOS_RESULTS", str(tmp_path / "out"))
-    assert R.results_dir() == tmp_path / "out"
-    assert R.paper_config(True)["results"].startswith(str(tmp_path / "out"))
+    assert presets.results_dir() == tmp_path / "out"
+    assert presets.paper_config(True)["results"].startswith(str(tmp_path / "out"))
 
 
 def test_embedded_photos_ship_inside_the_package(monkeypatch, tmp_path):

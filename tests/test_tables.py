@@ -77,7 +77,7 @@ def test_summarize():
 
 
 def test_compare_table_1_layout_and_numbers():
-    table = tables.compare(rows(), 1)
+    table = tables.layout(rows(), 1)
     assert ("I-GOS", "paper") in table.index and ("I-GOS", "ours") in table.index
     assert table.loc[("I-GOS", "paper"), (224, "deletion")] == "0.0336"
     mean, lo, hi, _ = tables.interval([0.1, 0.2, 0.3], bounds=(0, 1))
@@ -85,7 +85,7 @@ def test_compare_table_1_layout_and_numbers():
     assert table.loc[("Grad-CAM", "ours"), (7, "insertion")].startswith("0.5000 [")  # a column the paper lacks
     assert table.loc[("Grad-CAM", "ours"), (14, "deletion")] == "–"
     assert table.loc[("Mask", "paper"), (28, "deletion")] == "0.1056" and ("Mask", "ours") not in table.index
-    numeric = tables.compare(rows(), 1, formatted=False)
+    numeric = tables.layout(rows(), 1, formatted=False)
     assert numeric.loc[("I-GOS", "ours"), (28, "deletion", "mean")] == pytest.approx(0.25)
     assert numeric.loc[("I-GOS", "ours"), (28, "deletion", "n")] == 3
     assert numeric.loc[("I-GOS", "paper"), (28, "deletion", "mean")] == 0.0899
@@ -93,15 +93,15 @@ def test_compare_table_1_layout_and_numbers():
 
 
 def test_compare_tables_3_5_6():
-    t3 = tables.compare(rows(), 3)
+    t3 = tables.layout(rows(), 3)
     assert t3.loc[("I-GOS", "ours"), 224].startswith("2.00 [") and t3.loc[("Grad-CAM", "paper"), 7] == "< 1"
     five = [dict(r, method="i_gos@A") for r in rows() if r["resolution"] == 28]
     five += [dict(r, method="mask@A", method_name="mask", loss=0.4) for r in rows() if r["resolution"] == 28]
-    t5 = tables.compare(five, 5, formatted=False)
+    t5 = tables.layout(five, 5, formatted=False)
     assert t5.loc[("total loss", "ours"), ("A", "I-GOS", "mean")] == pytest.approx(0.25)
     assert t5.loc[("deletion", "ours"), ("A", "Mask", "mean")] == pytest.approx(0.25)
     assert t5.loc[("total loss", "paper"), ("A", "I-GOS", "mean")] == 0.2241
-    t6 = tables.compare(rows(), 6, formatted=False)
+    t6 = tables.layout(rows(), 6, formatted=False)
     # Hits per class: label 1 -> 1/2, label 2 -> 1/1; the mean over classes is 75 %.
     assert t6.loc[("I-GOS 28x28", "ours"), ("embedded (not comparable to the paper)", "mean")] == pytest.approx(75.0)
     assert t6.loc[("I-GOS 28x28", "paper"), ("VOC07", "mean")] == 83.61

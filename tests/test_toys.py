@@ -1,4 +1,4 @@
-"""igos.toys: exact objectives for the I-GOS theory chapters."""
+"""igos.book.toys: exact objectives for the I-GOS theory chapters."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 import igos
 from igos.methods.i_gos import direction
-from igos.toys import QuadraticProbability, armijo_steps, gradient, ig_direction, projected_descent, two_basin
+from igos.book.toys import QuadraticProbability, armijo_steps, gradient, ig_direction, projected_descent, two_basin
 
 F64 = dict(dtype=torch.float64)
 

@@ -43,7 +43,7 @@ def main(executed: str, src: str, widgets: bool = False) -> int:
     shutil.copytree(ROOT / "book", src / "book", ignore=skip)
     shutil.copytree(ROOT / "igos", src / "igos", ignore=skip)      # chapters include method sources (literalinclude)
     rerun = []
-    from igos.ledger import package_hash
+    from igos.book.ledger import package_hash
 
     stamp = executed / "igos.hash"
     fresh = stamp.is_file() and stamp.read_text().strip() == package_hash()

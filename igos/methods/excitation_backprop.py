@@ -54,7 +54,7 @@ from ..batching import chunks
 from ..checks import check_positive_int
 from ..layers import get_layer, preserved
 from ..scores import select_score
-from ._common import layer_leaf, prepare
+from .common import layer_leaf, prepare
 
 _WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
 _POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._cam import cam_inputs, weighted_map
+from .cam import cam_inputs, weighted_map
 
 
 def grad_cam_plus(model: nn.Module, images: torch.Tensor, target=None, *, layer=None, score: str = "logit",

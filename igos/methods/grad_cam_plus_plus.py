@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._cam import cam_inputs, weighted_map
+from .cam import cam_inputs, weighted_map
 
 VARIANTS = ("paper", "official")
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..layers import preserved
-from ._common import input_gradients, prepare
+from .common import input_gradients, prepare
 
 
 def gradient(model: nn.Module, images: torch.Tensor, target=None, *, score: str = "logit",

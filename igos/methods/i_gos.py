@@ -64,7 +64,7 @@ from ..checks import check_positive_int
 from ..layers import preserved
 from ..masking import MaskProblem, check_mask_options, nearest_setting, noise_source, warn_low_prob
 from ..perturbation import target_prob, up
-from ._common import prepare
+from .common import prepare
 
 #: (lambda1, lambda2) per mask resolution of the paper preset: (1, 20) at 28 and 14 are the
 #: paper's / code's values; the sources give none at 224, 112 and 7, where the values come from
@@ -93,7 +93,7 @@ DEFAULT_LAMBDAS: dict[int, tuple[float, float]] = {
 
 #: Default upper bound a_u of the backtracking line search (see :func:`i_gos`).
 DEFAULT_STEP_MAX = 1000.0
-#: Default step of ``step="fixed"`` (see :func:`i_gos`).
+#: Default step size of ``step_rule="fixed"`` (see :func:`i_gos`).
 DEFAULT_FIXED_STEP = 40.0
 #: The settings of :func:`i_gos`'s two presets (explicit keyword arguments override them).
 #: ``"paper"``: the paper's literal settings; ``"default"``: calibrated for the default model.
@@ -128,7 +128,7 @@ class IGOSProblem(MaskProblem):
         for sl in chunks(n * n_steps, self.batch_size):
             p, s, i = pair[sl], step[sl], idx[pair[sl]]
             w = ((s + 1).to(masks.dtype) / n_steps).view(-1, 1, 1, 1)
-            x = self.base[i] + w * up(masks[p], self.size) * self.diff[i]
+            x = self.composite(w * up(masks[p], self.size), i)
             if noise is not None:
                 x = x + noise[s]
             scores[sl] = target_prob(self.model, x, self.target[i], self.precision)
@@ -158,7 +158,7 @@ class IGOSProblem(MaskProblem):
             # the pixel mask at path point s, a leaf: the model is differentiated w.r.t. it only
             ms = (weight[sl].view(-1, 1, 1, 1) * ud[b]).requires_grad_(True)
             with torch.enable_grad():
-                x = self.base[i] + ms * self.diff[i]
+                x = self.composite(ms, i)
                 if noise is not None:
                     x = x + noise[s]
                 p = target_prob(self.model, x, self.target[i], self.precision)
@@ -242,11 +242,11 @@ def _line_search(evaluate: Callable, mask: torch.Tensor, tg: torch.Tensor, loss:
     return step, new_mask, values[rows, first], passed[rows, first], n_eval
 
 
-def _check_line_search(*, n_steps, step, line_search_loss, step_max, step_min, decay, armijo_c) -> None:
+def _check_line_search(*, n_steps, step_rule, line_search_loss, step_max, step_min, decay, armijo_c) -> None:
     """The options of I-GOS's direction and line search (the mask's own: :func:`igos.masking.check_mask_options`)."""
     check_positive_int(n_steps, "n_steps")
-    if step not in ("armijo", "fixed"):
-        raise ValueError(f"step must be 'armijo' or 'fixed', got {step!r}")
+    if step_rule not in ("armijo", "fixed"):
+        raise ValueError(f"step_rule must be 'armijo' or 'fixed', got {step_rule!r}")
     if line_search_loss not in ("paper", "path"):
         raise ValueError(f"line_search_loss must be 'paper' or 'path', got {line_search_loss!r}")
     if not 0 < step_min <= step_max:
@@ -295,7 +295,7 @@ def resolve_settings(preset: str, resolution, given: dict) -> dict:
 
 def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, preset: str = "default",
           lambda1: float | None = None, lambda2: float | None = None, n_iter: int | None = None, n_steps: int = 20,
-          noise: float | None = None, tv: bool = True, step: str = "armijo", line_search_loss: str | None = None,
+          noise: float | None = None, tv: bool = True, step_rule: str = "armijo", line_search_loss: str | None = None,
           step_max: float | None = None, step_min: float | None = None, decay: float = 0.2, armijo_c: float = 1e-4,
           tol: float | None = None, step_size: float = DEFAULT_FIXED_STEP, adapt_lambda1: bool = False, baseline=None,
           batch_size: int | None = None, seed: int = 0, precision: str = "fp32", callback: Callable | None = None,
@@ -341,7 +341,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
         noise: standard deviation of the Gaussian noise added at each path point, in the
             model's normalised input space (``0`` switches it off, Table 4).
         tv: ``False`` drops the TV term (Table 4 ablation).
-        step: ``"armijo"`` (line search) or ``"fixed"`` (every step is ``step_size``, Table 4).
+        step_rule: ``"armijo"`` (line search) or ``"fixed"`` (every step is ``step_size``, Table 4).
         line_search_loss: ``"paper"``: the noiseless objective at the trial mask (original
             code); ``"path"``: IGOS++'s path-averaged noisy score plus regularisers.
         step_max: upper bound ``a_u`` of the backtracking (the first trial step). The original
@@ -352,7 +352,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
             in each of its last two iterations (its mask is then final and it leaves the
             batch). ``None`` in the paper preset: always ``n_iter`` iterations. ``0`` stops
             an image only when ``F`` stopped falling.
-        step_size: the step of ``step="fixed"``.
+        step_size: the step of ``step_rule="fixed"``.
         adapt_lambda1: the original code's heuristic, not in the paper: after iteration
             ``int(n_iter / 2)``, an image whose target probability moved by <= 0.001 since the
             start gets ``lambda1 / 10``; after ``int(n_iter / 1.25)``, by <= 0.01, ``lambda1 / 5``.
@@ -366,7 +366,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
             for ``"path"``), taken across images in the order sequential backtracking tries them.
         seed: seed of the local generator of the noise (shared by the images of a batch).
         precision: ``"fp32"`` or ``"bf16"`` (autocast for the model's forward passes).
-        callback: called after every iteration as ``callback(step, loss, mask)`` with the
+        callback: called after every iteration as ``callback(iteration, loss, mask)`` with the
             iteration index, the noiseless objective ``F(M_{k+1})`` ``[N]`` and the mask
             ``[N, r, r]`` (do not modify it).
         return_history: also return a dict of per-iteration tensors: ``objective`` and ``prob``
@@ -404,9 +404,9 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
     step_max, step_min, tol = cfg["step_max"], cfg["step_min"], cfg["tol"]
     check_mask_options(images, resolution=resolution, lambda1=lambda1, lambda2=lambda2, n_iter=n_iter, noise=noise,
                        precision=precision)
-    _check_line_search(n_steps=n_steps, step=step, line_search_loss=line_search_loss, step_max=step_max,
+    _check_line_search(n_steps=n_steps, step_rule=step_rule, line_search_loss=line_search_loss, step_max=step_max,
                        step_min=step_min, decay=decay, armijo_c=armijo_c)
-    if step == "fixed" and not step_size > 0:
+    if step_rule == "fixed" and not step_size > 0:
         raise ValueError(f"step_size must be > 0, got {step_size!r}")
     if tol is not None and not (math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be None or a number >= 0, got {tol!r}")
@@ -442,7 +442,7 @@ def i_gos(model: nn.Module, images: torch.Tensor, target=None, *, resolution: in
             tg, path_score = problem.direction(m_a, noise_k, n_steps, active)
             reg_a = problem.reg(m_a, active).to(problem.dtype)
             ls_before = loss_a if line_search_loss == "paper" else path_score + reg_a
-            if step == "fixed":
+            if step_rule == "fixed":
                 alpha = torch.full((active.numel(),), float(step_size), device=dev, dtype=dtype)
                 new_m = (m_a - alpha.view(-1, 1, 1) * tg).clamp(0, 1)
                 new_loss = problem.endpoint(new_m, active)

@@ -22,7 +22,7 @@ from ..batching import chunks
 from ..checks import check_positive_int
 from ..layers import preserved
 from ..scores import select_score
-from ._common import prepare
+from .common import prepare
 
 RULES = ("left", "right", "midpoint", "trapezoid")
 

@@ -7,9 +7,9 @@ of the masked image given that ``u`` is kept, estimated by Monte Carlo over ``N_
 
     S(u) = 1 / (N_m * p) * sum_m f(I . M_m) * M_m(u).
 
-Masks (their Sec. 3.2): a ``cell_size x cell_size`` grid whose cells are 1 with
-probability ``p``, upsampled bilinearly to ``(cell_size + 1) * C`` pixels per side with
-``C = ceil(H / cell_size)``, then cropped to ``H x W`` at a random shift in ``[0, C)``.
+Masks (their Sec. 3.2): a ``grid_size x grid_size`` grid whose cells are 1 with
+probability ``p``, upsampled bilinearly to ``(grid_size + 1) * C`` pixels per side with
+``C = ceil(H / grid_size)``, then cropped to ``H x W`` at a random shift in ``[0, C)``.
 ``f`` is the softmax probability of the target class. ``I . M`` keeps the image where the
 mask is 1 and shows ``baseline`` (black by default) where it is 0; the authors' code
 multiplies the *normalised* image, which amounts to ``baseline`` = the dataset mean colour.
@@ -29,16 +29,16 @@ from ..batching import chunks
 from ..checks import check_positive_int
 from ..layers import preserved
 from ..scores import select_score
-from ._common import prepare
+from .common import prepare
 
 
-def _grids(n_masks: int, cell_size: int, p_keep: float, seed: int):
+def _grids(n_masks: int, grid_size: int, p_keep: float, seed: int):
     """The random part of every mask, drawn at once on the CPU so it never depends on ``batch_size``.
 
     Returns ``(grids [n_masks, cell, cell] in {0, 1}, shifts [n_masks, 2] in [0, 1))``.
     """
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    grids = (torch.rand(n_masks, cell_size, cell_size, generator=gen) < p_keep).float()
+    grids = (torch.rand(n_masks, grid_size, grid_size, generator=gen) < p_keep).float()
     shifts = torch.rand(n_masks, 2, generator=gen)
     return grids, shifts
 
@@ -59,7 +59,7 @@ def _masks(grids: torch.Tensor, shifts: torch.Tensor, size: tuple[int, int]) -> 
 
 
 def rise(model: nn.Module, images: torch.Tensor, target=None, *, n_masks: int = 4000, p_keep: float = 0.5,
-         cell_size: int = 7, baseline="black", score: str = "prob", batch_size: int | None = 256,
+         grid_size: int = 7, baseline="black", score: str = "prob", batch_size: int | None = 256,
          seed: int = 0) -> torch.Tensor:
     """RISE saliency: the probability-weighted average of random masks.
 
@@ -69,7 +69,7 @@ def rise(model: nn.Module, images: torch.Tensor, target=None, *, n_masks: int = 
         target: ``None`` (top-1), an int, or ``N`` ints.
         n_masks: number of random masks (the paper uses 4000 for ResNet50 and 8000 for VGG16).
         p_keep: probability that a grid cell is kept, in (0, 1].
-        cell_size: cells per side of the random grid (the paper's ``s = 7``).
+        grid_size: cells per side of the random grid (the paper's ``s = 7``).
         baseline: what masked pixels show: ``"black"`` (the paper's ``I . M``), ``"grey"``,
             ``"blur"``, a float or a tensor.
         score: ``"prob"`` (the paper's softmax probability), ``"logit"`` or ``"log_prob"``.
@@ -90,14 +90,14 @@ def rise(model: nn.Module, images: torch.Tensor, target=None, *, n_masks: int = 
     """
     images, target = prepare(model, images, target, score)
     check_positive_int(n_masks, "n_masks")
-    check_positive_int(cell_size, "cell_size")
+    check_positive_int(grid_size, "grid_size")
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
     if not 0 < p_keep <= 1:
         raise ValueError(f"p_keep must lie in (0, 1], got {p_keep!r}")
     n, size = images.shape[0], images.shape[-2:]
     base = make_baseline(baseline, images, seed=seed)
-    grids, shifts = _grids(n_masks, cell_size, p_keep, seed)
+    grids, shifts = _grids(n_masks, grid_size, p_keep, seed)
     grids, shifts = grids.to(images.device, images.dtype), shifts.to(images.device)
     saliency = images.new_zeros((n, *size))
     with preserved(model), torch.no_grad():

@@ -37,7 +37,7 @@ from ..batching import chunks
 from ..checks import check_positive_int
 from ..layers import get_layer, preserved
 from ..scores import select_score
-from ._common import layer_leaf, prepare
+from .common import layer_leaf, prepare
 
 
 def _rs_integrals(model: nn.Module, images: torch.Tensor, target: torch.Tensor, layer, baseline: torch.Tensor,

@@ -63,7 +63,7 @@ def test_i_gos_defaults_halve_the_probability(lite0, embedded, imagenet_samples,
 @pytest.mark.parametrize("resolution", sorted(CASES, reverse=True))
 def test_mask_defaults_halve_the_probability(lite0, embedded, imagenet_samples, resolution):
     x, y = _photos(embedded, imagenet_samples, CASES[resolution][:2])
-    saliency, history = igos.mask(lite0, x, y, resolution=resolution, return_history=True)
+    saliency, history = igos.meaningful_perturbation(lite0, x, y, resolution=resolution, return_history=True)
     # Mask at 7 x 7 does not halve p on these held-out photos (imagenet_08: 0.98 -> 0.86 with the
     # default (0.01, 0.0125), 0.84 with (0.01, 0.05), 0.79 with (0.003, 0.0125)): a 7 x 7 Adam mask
     # moves, but not far enough. Asserted here is what holds; the finding is in the calibration results.

@@ -213,7 +213,7 @@ def test_ablations():
     torch.testing.assert_close(h["objective"][-1] - h["prob"][-1], regularizer(1 - sal, 0.5, 2.0))
     sal_tv, h_tv = i_gos(model, x, 0, **FAST, tv=False, return_history=True)    # no TV term in F
     torch.testing.assert_close(h_tv["objective"][-1] - h_tv["prob"][-1], 0.5 * sal_tv.flatten(1).mean(1))
-    _, h_fixed = i_gos(model, x, 0, **FAST, step="fixed", step_size=3.0, return_history=True)
+    _, h_fixed = i_gos(model, x, 0, **FAST, step_rule="fixed", step_size=3.0, return_history=True)
     assert (h_fixed["step"] == 3.0).all() and (h_fixed["n_trials"] == 0).all()
 
 
@@ -255,7 +255,7 @@ def test_bad_inputs(tiny_model, tiny_images):
         i_gos(tiny_model, tiny_images, lambda2=-0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         i_gos(tiny_model, tiny_images * 2 - 1)
-    for kwargs in (dict(step="wolfe"), dict(line_search_loss="noisy"), dict(precision="fp16"), dict(decay=1.5),
+    for kwargs in (dict(step_rule="wolfe"), dict(line_search_loss="noisy"), dict(precision="fp16"), dict(decay=1.5),
                    dict(step_min=0.0), dict(n_steps=0), dict(noise=-0.1), dict(n_iter=-1)):
         with pytest.raises(ValueError):
             i_gos(tiny_model, tiny_images, **kwargs)

@@ -43,7 +43,7 @@ def test_finds_the_region_the_model_reads():
 
     model = igos.wrap(LeftHalf(), mean=(0, 0, 0), std=(1, 1, 1), device="cpu")
     x = torch.full((1, 3, 28, 28), 0.9)
-    sal = igos.rise(model, x, 0, n_masks=400, cell_size=4)
+    sal = igos.rise(model, x, 0, n_masks=400, grid_size=4)
     assert sal[0, :, :12].mean() > sal[0, :, 16:].mean() + 0.01
 
 
@@ -53,5 +53,5 @@ def test_options_are_checked(tiny_model, tiny_images):
             igos.rise(tiny_model, tiny_images, p_keep=bad)
     with pytest.raises(ValueError, match="n_masks"):
         igos.rise(tiny_model, tiny_images, n_masks=0)
-    with pytest.raises(ValueError, match="cell_size"):
-        igos.rise(tiny_model, tiny_images, cell_size=2.5)
+    with pytest.raises(ValueError, match="grid_size"):
+        igos.rise(tiny_model, tiny_images, grid_size=2.5)

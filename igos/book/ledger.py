@@ -5,8 +5,8 @@ them side by side:
 
 * **Table claims** (the orderings the I-GOS paper reads off its Tables 1-6) are recomputed from
   the shared results files with the functions the table chapters call
-  (:func:`igos.reproduction.paired_orderings` where a paired test exists, else
-  :func:`igos.reproduction.orderings` on our means): :func:`table_claims`.
+  (:func:`igos.book.reproduction.paired_orderings` where a paired test exists, else
+  :func:`igos.book.reproduction.orderings` on our means): :func:`table_claims`.
 * **Chapter claims** (each Lerma paper's main statement, the I-GOS paper's Proposition 1, its
   revised Armijo condition, Figure 2, its failure and adversarial readings) are decided by a
   chapter's check cell, which computes the statistic, calls :func:`record` and then asserts
@@ -126,7 +126,7 @@ def package_hash() -> str:
     """A hash of the ``igos`` package's source files (which code produced a record or a run)."""
     import hashlib
 
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]          # igos/
     digest = hashlib.sha1()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
@@ -138,7 +138,7 @@ def _code_hash(chapter: str, package: str | None = None) -> str:
     import hashlib
 
     digest = hashlib.sha1((package or package_hash()).encode())
-    path = Path(__file__).resolve().parents[1] / "book" / f"{chapter}.ipynb"      # in a clone of the book
+    path = Path(__file__).resolve().parents[2] / "book" / f"{chapter}.ipynb"      # in a clone of the book
     if path.is_file():
         cells = json.loads(path.read_text())["cells"]
         for cell in cells:
@@ -149,7 +149,7 @@ def _code_hash(chapter: str, package: str | None = None) -> str:
 
 def claims_file(fast: bool) -> Path:
     """Where chapter records live: ``results/claims-fast.json`` or ``results/claims-full.json``."""
-    from .reproduction import results_dir
+    from ..experiment.presets import results_dir
 
     return results_dir() / f"claims-{'fast' if fast else 'full'}.json"
 
@@ -203,7 +203,7 @@ def sign_verdict(wins: int, n: int, *, alpha: float = 0.05) -> tuple[bool | None
     ``holds`` is ``True`` when ``p < alpha`` for the claimed side, ``False`` when the opposite
     side is significant, else ``None`` (the sample cannot decide; with ``n < 5`` it never can).
     """
-    from .tables import binomial_tail
+    from ..tables import binomial_tail
 
     if not 0 <= wins <= n:
         raise ValueError(f"need 0 <= wins <= n, got {wins}, {n}")
@@ -237,7 +237,7 @@ def spearman_test(x, y, *, n_perm: int = 10000, seed: int = 0) -> tuple[float, f
 def claim_photos(frame: pd.DataFrame, claim: str) -> int:
     """The photos behind a claim read off means: the fewest photos of any cell it involves.
 
-    ``frame``: :func:`igos.reproduction.table_rows` of the claim's table. The cells are those of the
+    ``frame``: :func:`igos.tables.table_rows` of the claim's table. The cells are those of the
     methods the claim names (by the paper's names, longest first) at the resolutions it names
     (``"28x28"``), or at every resolution when it names none; all cells when it names no method.
     """
@@ -261,11 +261,12 @@ def claim_photos(frame: pd.DataFrame, claim: str) -> int:
 
 
 def _paired_rows(results, table: int) -> list[dict]:
+    from ..tables import table_rows
     from . import reproduction as repro
 
     paired = repro.paired_orderings(results, table)
     ordering = repro.orderings(results, table)
-    frame = repro.table_rows(results, table)
+    frame = table_rows(results, table)
     rows = []
     for claim, row in ordering.iterrows():
         if not (len(paired) and claim in paired.index):
@@ -303,22 +304,23 @@ def _means_row(table: int, claim: str, ours, n: int) -> dict:
 def table_claims(results, pointing=None) -> pd.DataFrame:
     """The orderings of Tables 1 and 3-6 with their verdicts on our runs (see the module docstring).
 
-    ``results``: the shared experiment's rows (:func:`igos.reproduction.paper_config`);
-    ``pointing``: the pointing run's (:func:`igos.reproduction.pointing_config`), for Table 6.
+    ``results``: the shared experiment's rows (:func:`igos.experiment.presets.paper_config`);
+    ``pointing``: the pointing run's (:func:`igos.experiment.presets.pointing_config`), for Table 6.
     Columns: ``source, claim, verdict, statistic, chapter, label`` and ``timing`` (True for the
     Table 3 rows, whose verdicts depend on the machine's load).
     """
+    from ..tables import table_rows
     from . import reproduction as repro
 
     rows = _paired_rows(results, 1) + _paired_rows(results, 4)
     for table, res in ((3, results), (5, results), (6, pointing)):
         if res is None:
             continue
-        frame = repro.table_rows(res, table)
+        frame = table_rows(res, table)
         for claim, row in repro.orderings(res, table).iterrows():
             r = _means_row(table, claim, row["ours"], claim_photos(frame, claim))
             if table == 6:
-                from .tables import pointing_column
+                from ..tables import pointing_column
 
                 r["statistic"] += f", column {pointing_column(str(frame['images'].iloc[0]))}" if len(frame) else ""
             rows.append(r)

@@ -7,7 +7,7 @@ from torch import nn
 
 import igos
 from helpers.toymodels import spot_images
-from igos.methods.mask import mask
+from igos.methods.meaningful_perturbation import meaningful_perturbation as mask
 from igos.perturbation import objective, regularizer
 
 
@@ -70,11 +70,11 @@ def test_batch_equals_images_alone_seed_and_batch_size():
 
 def test_contract_on_tiny_cnn(tiny_model, tiny_images):
     before = [(p.requires_grad, p.grad) for p in tiny_model.parameters()]
-    sal = igos.mask(tiny_model, tiny_images, resolution=4, n_iter=3)
+    sal = igos.meaningful_perturbation(tiny_model, tiny_images, resolution=4, n_iter=3)
     assert sal.shape == (3, 4, 4) and sal.dtype == torch.float32 and torch.isfinite(sal).all()
-    assert igos.METHODS["mask"] is mask
+    assert igos.METHODS["meaningful_perturbation"] is mask and igos.mask is mask
     assert [(p.requires_grad, p.grad) for p in tiny_model.parameters()] == before
-    alone = torch.cat([igos.mask(tiny_model, tiny_images[i:i + 1], resolution=4, n_iter=3) for i in range(3)])
+    alone = torch.cat([igos.meaningful_perturbation(tiny_model, tiny_images[i:i + 1], resolution=4, n_iter=3) for i in range(3)])
     torch.testing.assert_close(sal, alone, rtol=0, atol=1e-5)
 
 
@@ -99,13 +99,13 @@ def test_bad_inputs_and_warning(tiny_model, tiny_images):
 
 
 def test_presets():
-    from igos.methods.mask import MASK_LAMBDAS
+    from igos.methods.meaningful_perturbation import MASK_LAMBDAS
 
     assert MASK_LAMBDAS["paper"][28] == (0.01, 0.2) and MASK_LAMBDAS["default"][28] == (0.01, 0.05)
     model, x = SpotModel(), spot_images(1)
     kw = dict(resolution=8, n_iter=3, noise=0.0, return_history=True)
-    _, h_paper = igos.mask(model, x, 0, preset="paper", **kw)
-    _, h_explicit = igos.mask(model, x, 0, lambda1=0.01, lambda2=0.2, **kw)
+    _, h_paper = igos.meaningful_perturbation(model, x, 0, preset="paper", **kw)
+    _, h_explicit = igos.meaningful_perturbation(model, x, 0, lambda1=0.01, lambda2=0.2, **kw)
     assert torch.equal(h_paper["objective"], h_explicit["objective"])
     with pytest.raises(ValueError, match="preset"):
-        igos.mask(model, x, 0, preset="vgg", **kw)
+        igos.meaningful_perturbation(model, x, 0, preset="vgg", **kw)

@@ -29,12 +29,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .baselines import make_baseline
-from .batching import chunks
-from .layers import preserved
-from .methods._common import prepare
-from .methods.integrated_gradients import RULES, riemann
-from .scores import select_score
+from ..baselines import make_baseline
+from ..batching import chunks
+from ..layers import preserved
+from ..methods.common import prepare
+from ..methods.integrated_gradients import RULES, riemann
+from ..scores import select_score
 
 __all__ = ["straight_path", "power_path", "path_attributions", "cantor", "path_profile", "grid_rule"]
 

@@ -1,38 +1,17 @@
-"""The shared experiment of the reproduction chapters, and the helpers those chapters call.
+"""What the reproduction chapters show of the shared experiment: settings, orderings, timing, plots.
 
-Every table chapter of the book (``book/40``-``book/44``) starts from one config built by
-:func:`paper_config` and runs it with :func:`igos.experiment.run`. The runner resumes, so only
-the first run computes (``python -m igos paper``, the first step of ``make book``). The others
-read the same results file. The config holds:
+Every table chapter of the book (``book/40``-``book/45``) starts from a config of
+:mod:`igos.experiment.presets` (:func:`~igos.experiment.presets.chapter_config`,
+:func:`~igos.experiment.presets.pointing_config`) and runs it with :func:`igos.experiment.run`.
+The runner resumes, so only the first run computes (``igos paper``, the first step of ``make
+book``); the others read the same results file. :func:`igos.tables.compare` lays the rows out as
+the paper's tables.
 
-* the methods of Tables 1 and 2: Grad-CAM at its layer's grid, RISE and Integrated Gradients
-  at the input grid (224), Mask, I-GOS and Excitation BP (c-MWP, and the plain MWP beside it)
-  at every requested resolution (Excitation BP at the layer whose grid is closest,
-  :func:`excitation_backprop_at`), plus the input gradient ("AM" in Table 6);
-* the Table 4 ablations of I-GOS (no TV term, no noise, fixed step) at 224 and 28;
-* Table 5: I-GOS and Mask at 28 x 28 under three ``(lambda1, lambda2)`` settings,
-  :data:`TABLE5_LAMBDAS`. The main I-GOS row at 28 stands for the setting whose lambdas are
-  I-GOS's defaults there (B = (0.1, 2) for the default preset); the other settings get their
-  own ``i_gos@<setting>`` rows.
-* the metrics: deletion and insertion against the blurred image.
-
-Table 6's pointing game needs object boxes, which the ImageNet samples lack: it has a config
-of its own on the embedded photos (:func:`pointing_config`, maps only, no curves).
-
-Sizes come in three scales (:data:`SCALES`): ``"fast"`` (CI: 2 photos, 28 x 28, a few
-iterations), ``"cpu"`` (the book's default build on a 2-core CPU: the 20 ImageNet validation
-photos of ``foolbox``, Table 1 on all of them, the ablations, Table 5 and the 112/14 columns on
-the first 4, fewer iterations than the paper) and ``"paper"`` (the paper's iteration counts on
-every photo; picked when a GPU is detected). The results file lives in the repository's
-top-level ``results/`` folder (ignored by git), with the scale, model, image count and config
-hash in its name, so changing a parameter never mixes rows of two configs.
-
-The rest of the module turns rows into what the chapters show: rows of one table
-(:func:`table_rows`), the paper's layouts (:func:`compare`), the paper's orderings checked on
-both the paper's and our numbers (:func:`orderings`), timings (:func:`timing`), cost
-extrapolation (:func:`cost_estimate`) and per-image pointing hits (:func:`pointing_hits`). The
-pointing game on a local copy of VOC07 or COCO is the same runner on the image source
-``"voc07:<folder>"`` or ``"coco:<folder>"`` (:func:`pointing_config`, :func:`igos.data.pointing_entries`).
+This module turns those rows into what the chapters show: the settings of a run beside the
+paper's (:func:`settings_table`, :func:`describe`), the paper's orderings checked on both the
+paper's and our numbers (:func:`orderings`, :func:`paired_orderings`), timings
+(:func:`timing`), cost extrapolation (:func:`cost_estimate`), per-image values and mean curves,
+the tables' plots, and per-image pointing hits (:func:`pointing_hits`).
 
 Explained in ``book/40_running_the_experiments.ipynb``.
 """
@@ -41,268 +20,34 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import tables
-from .data import BUILT_IN_SOURCES, split_pointing_source
-from .paper_tables import paper_table
+from .. import tables
+from ..experiment.presets import (ABLATIONS, MAIN, PAPER_RESOLUTIONS, PAPER_SETTINGS, TABLE5_LAMBDAS, TABLE5_RESOLUTION,
+                                  settings_of)
+from ..paper_tables import paper_table
+from ..tables import TABLE_LABELS, compare, table_rows
 
-#: The paper's mask resolutions (Tables 1 and 2).
-PAPER_RESOLUTIONS = (224, 112, 28, 14, 7)
-#: Resolutions of the Table 4 ablation.
-ABLATION_RESOLUTIONS = (224, 28)
-#: Resolution of Table 5.
-TABLE5_RESOLUTION = 28
-#: Table 5's three ``(lambda1, lambda2)`` settings, shared by I-GOS and Mask. The paper does not
-#: name them, but its Table 5 prints I-GOS's Table 1 numbers at 28 x 28 in column C and Mask's in
-#: column A, so A is Mask's best setting (0.01, 0.2) and C is I-GOS's best (1, 20). For B we take
-#: the geometric midpoint (0.1, 2), which keeps lambda2 / lambda1 = 20 as in A and C.
-TABLE5_LAMBDAS = {"A": (0.01, 0.2), "B": (0.1, 2.0), "C": (1.0, 20.0)}
-#: Table 4 variants: label -> options of :func:`igos.i_gos`.
-ABLATIONS = {"i_gos_no_tv": {"tv": False}, "i_gos_no_noise": {"noise": 0.0}, "i_gos_fixed_step": {"step": "fixed"}}
-
-#: Sizes of the three scales. ``*_batch``: inputs per forward pass (small batches are fastest on
-#: a CPU, where large ones spill out of the caches; results do not depend on them).
-#: ``subset_images``: the first photos of the run that the Table 4 ablations, Table 5's settings
-#: and the ``subset_resolutions`` of I-GOS and Mask use (``None``: every photo); every other row
-#: of Tables 1 and 2 is computed on every photo. ``metric_steps``: deletion and insertion steps
-#: (the authors' code deletes ``floor(h w / 200)`` cells per step, about 200 steps; the CPU build
-#: takes 100, whose areas chapter 40 compares with 200 steps).
-SCALES = {
-    "fast": dict(n_images=2, resolutions=[28], i_gos_iter=3, i_gos_steps=10, mask_iter=25, rise_masks=200,
-                 ig_steps=16, metric_steps=20, method_batch=4, rise_batch=8, metric_batch=4,
-                 subset_images=None, subset_resolutions=[]),
-    "cpu": dict(n_images=20, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=8, i_gos_steps=20, mask_iter=160,
-                rise_masks=500, ig_steps=50, metric_steps=100, method_batch=4, rise_batch=8, metric_batch=4,
-                subset_images=4, subset_resolutions=[112, 14]),
-    "paper": dict(n_images=20, resolutions=list(PAPER_RESOLUTIONS), i_gos_iter=15, i_gos_steps=20, mask_iter=500,
-                  rise_masks=4000, ig_steps=50, metric_steps=200, method_batch=None, rise_batch=256,
-                  metric_batch=64, subset_images=None, subset_resolutions=[]),
-}
-#: The paper's settings, for cost extrapolation (RISE: 4000 masks for ResNet50 in the RISE paper).
-PAPER_SETTINGS = {"i_gos_iter": 15, "i_gos_steps": 20, "mask_iter": 500, "rise_masks": 4000, "metric_steps": 200}
 
 #: Registry name -> the paper's row name (Tables 1-3).
 NAMES = dict(tables.PAPER_NAMES)
-#: Methods of Tables 1-3 and 6 (labels in the config).
-MAIN = ("excitation_backprop", "mask", "grad_cam", "rise", "integrated_gradients", "i_gos")
-POINTING = ("gradient",) + MAIN
 
 
 # ----------------------------------------------------------------------------- the config
-def results_dir() -> Path:
-    """Where results files go: ``$IGOS_RESULTS``; else, in a clone of the book's repository, its
-    top-level ``results/`` (ignored by git; the same from ``book/`` and ``tests/``); else ``./results``."""
-    env = os.environ.get("IGOS_RESULTS")
-    if env:
-        return Path(env).expanduser().resolve()
-    clone = Path(__file__).resolve().parents[1]
-    if (clone / "pyproject.toml").is_file() and (clone / "book").is_dir():
-        return clone / "results"
-    return Path.cwd() / "results"
-
-
-def scale_for(fast: bool, device="auto") -> str:
-    """``"fast"`` when ``fast``; else ``"paper"`` on a GPU and ``"cpu"`` elsewhere."""
-    from .devices import resolve_device
-
-    if fast:
-        return "fast"
-    return "paper" if resolve_device(device).type == "cuda" else "cpu"
-
-
-def paper_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "imagenet-samples",
-                 n_images: int | None = None, resolutions: Sequence[int] | None = None, device="auto",
-                 scale: str | None = None, results: str | os.PathLike | None = None, **overrides) -> dict:
-    """The config of the paper's experiments (Tables 1-6) for :func:`igos.experiment.run`.
-
-    Args:
-        fast: CI sizes (scale ``"fast"``).
-        model: a name of :data:`igos.MODELS`.
-        images: ``"imagenet-samples"`` (the default: foolbox's 20 ImageNet validation photos),
-            ``"embedded"`` (the calibration photos) or an ImageNet-val style folder. From a
-            folder the ``n_images`` images are a random sample (``image_seed`` 0) of the whole
-            folder, not its first classes; the two built-in sets keep their order.
-        n_images: images to use (default: the scale's, 2 or 20; ``None`` keeps it).
-        resolutions: mask resolutions of I-GOS and Mask (default: the scale's).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``...; it picks the scale when ``scale`` is
-            ``None`` and is not part of the config hash.
-        scale: ``"fast"``, ``"cpu"`` or ``"paper"`` (see :data:`SCALES`); default
-            :func:`scale_for`.
-        results: the results file; default ``results/paper-<scale>-<model>-<n>-<hash>.jsonl``.
-        **overrides: entries of :data:`SCALES` to change (``i_gos_iter=15``...).
-
-    Returns:
-        A plain dict (YAML-friendly) with the runner's config keys only (see
-        :mod:`igos.experiment`); :func:`settings_of` reads the sizes back from it.
-    """
-    scale = scale or scale_for(fast, device)
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    unknown = set(overrides) - set(SCALES[scale])
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {', '.join(SCALES[scale])}")
-    s = {**SCALES[scale], **overrides}
-    if scale == "paper" and "rise_masks" not in overrides and str(model).startswith("vgg"):
-        s["rise_masks"] = 8000      # the RISE protocol: 8000 masks for VGG, 4000 for ResNet50
-    if n_images is not None:
-        s["n_images"] = n_images
-    if resolutions is not None:
-        s["resolutions"] = [int(r) for r in resolutions]
-    res = list(s["resolutions"])
-    if not res:
-        raise ValueError("resolutions must name at least one mask resolution")
-    ablation = [r for r in ABLATION_RESOLUTIONS if r in res] or res[:1]
-    sub = s["subset_images"]
-    if sub is not None and (s["n_images"] is None or sub < s["n_images"]):
-        subset = {"n_images": sub}                                        # ablations and Table 5
-        per_res = {r: sub for r in s["subset_resolutions"] if r in res}
-        table1 = {"n_images": per_res} if per_res else {}
-    else:
-        subset, table1 = {}, {}
-    bs, i_gos = s["method_batch"], {"n_iter": s["i_gos_iter"], "n_steps": s["i_gos_steps"]}
-    if bs is not None:
-        i_gos["batch_size"] = bs
-    mask = {"n_iter": s["mask_iter"]}
-    methods = [
-        {"name": "gradient"},
-        {"name": "igos.reproduction:excitation_backprop_at", "label": "excitation_backprop",
-         "resolutions": res, **table1},
-        # the plain MWP beside the contrastive one (the paper's Excitation BP is c-MWP), on the subset
-        {"name": "igos.reproduction:excitation_backprop_at", "label": "excitation_backprop_mwp",
-         "options": {"contrastive": False}, "resolutions": res, **subset},
-        {"name": "grad_cam"},
-        # the paper's IG uses "a grey zero image" as baseline (its Fig. 1 and 3); the same in tables and figures
-        {"name": "integrated_gradients", "options": {"n_steps": s["ig_steps"], "batch_size": bs, "baseline": "grey"}},
-        {"name": "rise", "options": {"n_masks": s["rise_masks"], "batch_size": s["rise_batch"]}},
-        {"name": "mask", "options": dict(mask), "resolutions": res, **table1},
-        {"name": "i_gos", "options": dict(i_gos), "resolutions": res, **table1},
-    ]
-    methods += [{"name": "i_gos", "label": label, "options": {**i_gos, **opts}, "resolutions": ablation, **subset}
-                for label, opts in ABLATIONS.items()]
-    from .methods.i_gos import default_lambdas
-
-    for setting, (l1, l2) in TABLE5_LAMBDAS.items():
-        if default_lambdas(TABLE5_RESOLUTION) != (l1, l2):   # else the main I-GOS row at 28 is this setting
-            methods.append({"name": "i_gos", "label": f"i_gos@{setting}",
-                            "options": {**i_gos, "lambda1": l1, "lambda2": l2}, "resolutions": [TABLE5_RESOLUTION],
-                            **subset})
-    for setting, (l1, l2) in TABLE5_LAMBDAS.items():
-        methods.append({"name": "igos.reproduction:mask_objective", "label": f"mask@{setting}",
-                        "options": {**mask, "lambda1": l1, "lambda2": l2, "tv_beta": 2},
-                        "resolutions": [TABLE5_RESOLUTION], **subset})
-    config = {
-        "model": model, "images": str(images), "n_images": s["n_images"], "image_size": 224, "seed": 0,
-        # a folder (ImageNet val) is sampled at random over all its classes; the built-in sets keep their order
-        "image_seed": None if str(images) in BUILT_IN_SOURCES else 0,
-        "device": device if isinstance(device, str) else str(device), "target": "label", "resolutions": res,
-        "methods": methods,
-        "metrics": {"n_steps": s["metric_steps"], "baseline": "blur", "batch_size": s["metric_batch"],
-                    "tolerance": 15, "curves": True, "pointing_game": True},
-    }
-    config["results"] = str(results if results is not None else _results_path("paper", scale, config))
-    return config
-
-
-def _results_path(prefix: str, scale: str, config: dict) -> Path:
-    """``results/<prefix>-<scale>-<model>-<n images>-<hash>.jsonl``: a file per config, never shared by two."""
-    from .experiment import config_hash, normalize_config
-
-    digest = config_hash(normalize_config({**config, "results": None}))
-    n = "all" if config["n_images"] is None else config["n_images"]
-    return results_dir() / f"{prefix}-{scale}-{config['model']}-{n}-{digest[:8]}.jsonl"
-
-
-#: The sizes of the shared experiment of chapters 00 and 40-45 (their parameters cells use the same).
-CHAPTER_N_IMAGES = {True: 2, False: 20}
-CHAPTER_RESOLUTIONS = {True: [28], False: list(PAPER_RESOLUTIONS)}
-#: The pointing game (Table 6) needs object boxes: it runs on the embedded photos, which carry them,
-#: or on a local copy of VOC07 / COCO (``images="voc07:<folder>"``, a seeded random subset of images).
-POINTING_N_IMAGES = {True: 2, False: 7}
-POINTING_DATASET_IMAGES = {"fast": 4, "cpu": 100, "paper": None}     # None: the whole test set
-POINTING_RESOLUTIONS = {"fast": [28], "cpu": [28], "paper": [28, 14]}
-
-
-def chapter_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "imagenet-samples",
-                   device="auto") -> dict:
-    """The config the reproduction chapters run by default (``python -m igos paper`` runs it first in ``make book``).
-
-    :func:`paper_config` with the chapters' default photo count and resolutions, so that the
-    results file is the one the chapters read.
-    """
-    return paper_config(fast, model=model, images=images, n_images=CHAPTER_N_IMAGES[bool(fast)],
-                        resolutions=CHAPTER_RESOLUTIONS[bool(fast)], device=device)
-
-
-def excitation_backprop_at(model, images, target=None, *, resolution: int, contrastive: bool = True,
-                           batch_size: int | None = None) -> torch.Tensor:
-    """Excitation Backprop (c-MWP, or MWP with ``contrastive=False``) at the layer whose grid is ``resolution``.
-
-    The paper reports Excitation BP at 224, 112, 28 and 14 (its Table 1), i.e. at layers of VGG
-    with those grids. Here the layer is the deepest convolution whose output grid is closest to
-    ``resolution`` (:func:`igos.layers.layer_for_grid`); EfficientNet-Lite0 has no 224 grid, so
-    its 224 row uses the 112 grid of the stem (the row's ``map_size`` says so), and at 7 the
-    model's last convolution. Returns ``[N, h, w]`` on that layer's grid.
-    """
-    from .layers import layer_for_grid
-    from .methods import excitation_backprop
-
-    layer, _ = layer_for_grid(model, int(resolution), int(images.shape[-1]))   # one probing forward pass
-    return excitation_backprop(model, images, target, layer=layer, contrastive=contrastive, batch_size=batch_size)
-
-
-def pointing_config(fast: bool = False, *, model: str = "efficientnet_lite0", images: str = "embedded",
-                    n_images: int | None = None, device="auto", scale: str | None = None) -> dict:
-    """The config of Table 6's pointing game on photos with object boxes (chapter 45).
-
-    The methods of :data:`POINTING` with the sizes of :func:`paper_config`, I-GOS and Mask at
-    :data:`POINTING_RESOLUTIONS`, and no deletion or insertion curves (only the maps' maxima
-    count), so the run costs the maps only. ``images``: ``"embedded"`` (one hand-drawn box per
-    photo), or ``"voc07:<folder>"`` / ``"coco:<folder>"`` for the paper's datasets: one row per
-    image, object class and method, the whole image resized, a seeded random subset of
-    ``n_images`` images (default :data:`POINTING_DATASET_IMAGES`; ``None`` at paper scale: all). ``python -m igos paper`` runs it after the shared
-    experiment. ``scale``: as in :func:`paper_config`.
-    """
-    scale = scale or scale_for(fast, device)
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    dataset = split_pointing_source(images) is not None
-    if n_images is None:
-        n_images = POINTING_DATASET_IMAGES[scale] if dataset else POINTING_N_IMAGES[scale == "fast"]
-    base = paper_config(model=model, images=images, resolutions=POINTING_RESOLUTIONS[scale], device=device,
-                        n_images=n_images, scale=scale)
-    base["n_images"] = n_images                      # None (a whole dataset at paper scale) stays None
-    # Excitation BP at its usual layer (the model's last convolution), as in the pointing games of its paper
-    methods = [{"name": "excitation_backprop"} if m.get("label") == "excitation_backprop" else m
-               for m in base["methods"] if m.get("label", m["name"]) in POINTING]
-    config = {**base, "methods": methods, "metrics": {**base["metrics"], "deletion_insertion": False,
-                                                        "curves": False, "pointing_game": True}}
-    config["results"] = str(_results_path("pointing", scale, config))
-    return config
-
-
-def settings_of(config: dict) -> dict:
-    """The sizes of a :func:`paper_config` config, read back from its methods and metrics."""
-    specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}
-    get = lambda label, key: specs.get(label, {}).get(key)  # noqa: E731
-    return {"n_images": config.get("n_images"), "resolutions": config.get("resolutions"),
-            "i_gos_iter": get("i_gos", "n_iter"), "i_gos_steps": get("i_gos", "n_steps"),
-            "mask_iter": get("mask", "n_iter"), "rise_masks": get("rise", "n_masks"),
-            "ig_steps": get("integrated_gradients", "n_steps"), "metric_steps": config["metrics"]["n_steps"]}
 
 
 def describe(config: dict) -> pd.DataFrame:
     """The plan of a config: one row per method label with its table, resolutions and options."""
-    from .experiment import resolve_method, takes_resolution
+    from ..experiment import resolve_method
 
     out = []
     for m in config["methods"]:
         label = m.get("label", m["name"])
-        native = not takes_resolution(resolve_method(m["name"]))
+        native = not resolve_method(m["name"]).takes_resolution
         res = "native" if native else ", ".join(map(str, m.get("resolutions") or config["resolutions"]))
         opts = ", ".join(f"{k}={v}" for k, v in (m.get("options") or {}).items() if k != "batch_size")
         out.append({"label": label, "method": m["name"].rpartition(":")[2], "tables": _tables_of(label),
@@ -315,20 +60,6 @@ def _tables_of(label: str) -> str:
     return ", ".join(t)
 
 
-def write_config(config: dict, path: str | os.PathLike | None = None) -> Path:
-    """Write ``config`` as YAML (default: beside its results file, ``.yaml``) for ``python -m igos run``."""
-    import yaml
-
-    path = Path(path) if path is not None else Path(config["results"]).with_suffix(".yaml")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    class _Dumper(yaml.SafeDumper):   # no &id001 anchors for lists that appear twice
-        def ignore_aliases(self, data):
-            return True
-
-    path.write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=110))
-    return path
-
-
 def run_summary(results) -> str:
     """One line naming what a results file holds: model, images, image count, device, file."""
     frame = tables.results_frame(results)
@@ -339,8 +70,8 @@ def run_summary(results) -> str:
 
 
 def _mask_lambdas(resolution: int, preset: str = "default"):
-    from .masking import nearest_setting
-    from .methods.mask import MASK_LAMBDAS
+    from ..masking import nearest_setting
+    from ..methods.meaningful_perturbation import MASK_LAMBDAS
 
     return nearest_setting(MASK_LAMBDAS[preset], resolution)
 
@@ -376,7 +107,7 @@ def settings_table(config: dict) -> pd.DataFrame:
     ours["images"] = (f"{config['images']} (reported; the hyperparameters were calibrated on the embedded photos)"
                       if config["images"] != "embedded" else "embedded (the calibration photos themselves)")
     ours["n_images"] = f"{s['n_images']}" + _subset_text(config)
-    from .methods.i_gos import DEFAULT_FIXED_STEP, PRESETS, default_lambdas
+    from ..methods.i_gos import DEFAULT_FIXED_STEP, PRESETS, default_lambdas
 
     specs = {m.get("label", m["name"]): m.get("options", {}) for m in config["methods"]}
     preset = specs.get("i_gos", {}).get("preset", "default")
@@ -444,10 +175,10 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
     arithmetic (Mask's Adam steps amplify the rounding differences between, for example,
     different numbers of CPU threads).
     """
-    from .experiment import ImageSource, _Recorder, normalize_config, resolve_method, row_key
-    from .methods.i_gos import default_lambdas
-    from .models import load_model
-    from .perturbation import objective
+    from ..experiment import ImageSource, LossRecorder, normalize_config, resolve_method, row_key
+    from ..methods.i_gos import default_lambdas
+    from ..models import load_model
+    from ..perturbation import objective
 
     cfg = normalize_config(config)
     row = next(r for r in tables.results_frame(results).to_dict("records")
@@ -457,7 +188,7 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
     x, *_ = ImageSource(cfg["images_path"], cfg["n_images"], cfg["image_seed"], cfg["image_size"]).load(image_index)
     x = x[None].to(next(model.parameters()).device)
     opts = dict(spec["options"])
-    recorder = _Recorder()
+    recorder = LossRecorder()
     saliency = resolve_method(spec["name"])(model, x, row["target"], resolution=resolution,
                                             seed=cfg["seed"], callback=recorder, **opts)
     if spec["name"] == "i_gos":
@@ -474,8 +205,8 @@ def recompute_objective(results, config: dict, label: str, image_index: int, mod
 
 def box_table(config: dict) -> pd.DataFrame:
     """The object box of each image of a config (in pixels of the 224 crop) and the share of the image it covers."""
-    from .data import class_names
-    from .experiment import ImageSource, normalize_config
+    from ..data import class_names
+    from ..experiment import ImageSource, normalize_config
 
     cfg = normalize_config(config)
     source = ImageSource(cfg["images_path"], cfg["n_images"], cfg["image_seed"], cfg["image_size"])
@@ -488,84 +219,7 @@ def box_table(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("image")
 
 
-def mask_objective(model, images, target=None, *, resolution: int = 28, callback: Callable | None = None,
-                   return_history: bool = False, **options):
-    """:func:`igos.mask`, reporting the noiseless objective ``F`` at its final mask as the last loss.
-
-    Mask's own callback reports the *noisy* loss at the mask each Adam step started from.
-    Table 5 compares objectives after convergence, so the runner must record ``F(M_final)``
-    (the same function :func:`igos.perturbation.objective` computes). This wrapper forwards
-    Mask's per-step losses to ``callback`` and replaces the last one by ``F(M_final)``; the
-    iteration count is unchanged.
-    """
-    from .methods.mask import mask
-
-    saliency, history = mask(model, images, target, resolution=resolution, return_history=True, **options)
-    if callback is not None:
-        losses = history["loss"]
-        for k in range(losses.shape[0] - 1):
-            callback(k, losses[k], None)
-        callback(max(losses.shape[0] - 1, 0), history["objective"][-1], None)
-    return (saliency, history) if return_history else saliency
-
-
 # ----------------------------------------------------------------------------- rows of each table
-#: Method labels that feed each table.
-TABLE_LABELS = {
-    1: MAIN + ("excitation_backprop_mwp",), 2: MAIN, 3: MAIN,
-    4: ("i_gos",) + tuple(ABLATIONS),
-    5: ("i_gos",) + tuple(f"{m}@{s}" for m in ("i_gos", "mask") for s in TABLE5_LAMBDAS),   # "i_gos": C (see _names)
-    6: POINTING,
-}
-
-
-def table_rows(results, table: int) -> pd.DataFrame:
-    """The rows of ``results`` (a path, rows or a DataFrame) that feed the paper's Table ``table``."""
-    if table not in TABLE_LABELS:
-        raise ValueError(f"the paper has Tables 1-6, got {table!r}")
-    frame = tables.results_frame(results)
-    keep = frame["method"].isin(TABLE_LABELS[table])
-    if table == 4:   # the reference I-GOS rows at the resolutions of the ablation
-        ablated = set(frame.loc[frame["method"].isin(list(ABLATIONS)), "res"])
-        keep &= frame["res"].isin(ablated) | ~frame["method"].eq("i_gos")
-    if table == 5:
-        keep &= frame["res"].eq(TABLE5_RESOLUTION)
-    if table in (4, 5):   # the reference I-GOS rows on the photos of the variants only (a subset on a CPU)
-        variant = frame["method"].isin([m for m in TABLE_LABELS[table] if m != "i_gos"])
-        photos = set(frame.loc[keep & variant, "image_index"])
-        if photos:
-            keep &= frame["image_index"].isin(photos) | variant
-    return frame[keep].reset_index(drop=True)
-
-
-def _names(table: int, frame: pd.DataFrame | None = None) -> dict:
-    if table == 5:   # the main I-GOS row stands for the setting of the default lambdas at 28, unless the run has its own row
-        from .methods.i_gos import default_lambdas
-
-        same = [k for k, v in TABLE5_LAMBDAS.items() if v == default_lambdas(TABLE5_RESOLUTION)]
-        if not same or (frame is not None and frame["method"].eq(f"i_gos@{same[0]}").any()):
-            return {}
-        return {"i_gos": (same[0], "I-GOS")}
-    if table == 6:   # native methods by name, so that no resolution suffix is added
-        return {"gradient": "AM (gradient)", "excitation_backprop": "Excitation BP (c-MWP)", "rise": "RISE",
-                "grad_cam": "Grad-CAM", "integrated_gradients": "Integrated Gradients"}
-    if table == 4:
-        return dict(tables.ABLATION_NAMES)
-    return {"excitation_backprop": "Excitation BP", "excitation_backprop_mwp": "Excitation BP (MWP)"}
-
-
-def compare(results, table: int, **kwargs) -> pd.DataFrame:
-    """:func:`igos.tables.compare` on the rows of Table ``table`` (see :func:`table_rows`).
-
-    Columns of Tables 1, 2 and 4 are put in the paper's order (resolution descending, deletion
-    before insertion), also the columns that only we have (7x7 in Table 1).
-    """
-    rows = table_rows(results, table)
-    out = tables.compare(rows, table, names=_names(table, rows), **kwargs)
-    if table in (1, 2, 4):
-        cols = sorted(out.columns, key=lambda c: (-int(c[0]), c[1] != "deletion"))   # stable: keeps stat order
-        out = out.loc[:, pd.MultiIndex.from_tuples(cols, names=out.columns.names)]
-    return out
 
 
 # ----------------------------------------------------------------------------- orderings
@@ -883,7 +537,7 @@ def cost_estimate(results, config: dict, n_images: int = 5000, *, paper: bool = 
             factor = 1.0
             if name == "i_gos":
                 factor = PAPER_SETTINGS["i_gos_iter"] / s["i_gos_iter"] * PAPER_SETTINGS["i_gos_steps"] / s["i_gos_steps"]
-            elif name in ("mask", "mask_objective"):
+            elif name in ("mask", "meaningful_perturbation", "mask_objective"):
                 factor = PAPER_SETTINGS["mask_iter"] / s["mask_iter"]
             elif name == "rise":
                 factor = PAPER_SETTINGS["rise_masks"] / s["rise_masks"]
@@ -939,7 +593,7 @@ def plot_mean_curves(results, res: int, *, table: int = 1, size: float = 2.4):
     """Mean deletion (red) and insertion (blue) curves over images, one panel per method, at ``res``."""
     import matplotlib.pyplot as plt
 
-    from .plotting import curves
+    from ..plotting import curves
 
     found = mean_curves(results, res, table=table)
     fig, axes = plt.subplots(1, max(len(found), 1), figsize=(size * max(len(found), 1), size), squeeze=False)
@@ -971,7 +625,7 @@ def plot_table(results, table: int, *, size: float = 3.0):
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import DELETION_COLOR, INSERTION_COLOR
+    from ..plotting import DELETION_COLOR, INSERTION_COLOR
 
     full = compare(results, table, formatted=False).xs("ours", level="source")
 
@@ -1036,10 +690,7 @@ def pointing_hits(results) -> pd.DataFrame:
     return frame.pivot_table(index="image", columns="column", values="pointing_hit", aggfunc="first", sort=False)
 
 
-__all__ = ["ABLATIONS", "PAPER_RESOLUTIONS", "PAPER_SETTINGS", "SCALES",
-           "TABLE5_LAMBDAS", "TABLE_LABELS", "best_image", "box_fraction", "box_table",
-           "claims_markdown", "compare", "cost_estimate", "describe", "excitation_backprop_at",
-           "key_numbers", "mask_objective", "mean_curves", "orderings", "our_means", "paper_config",
-           "per_image", "plot_mean_curves", "plot_table", "plot_timing", "pointing_config", "pointing_hits", "print_orderings", "recompute_objective", "results_dir",
-           "run_summary", "scale_for", "settings_of", "settings_table", "table_rows", "timing",
-           "verdict_counts", "write_config"]
+__all__ = ["NAMES", "best_image", "box_fraction", "box_table", "claims_markdown", "cost_estimate", "describe",
+           "key_numbers", "mean_curves", "orderings", "our_means", "per_image", "plot_mean_curves", "plot_table",
+           "plot_timing", "pointing_hits", "print_orderings", "recompute_objective", "run_summary", "settings_table",
+           "timing", "verdict_counts"]

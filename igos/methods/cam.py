@@ -6,7 +6,7 @@ from torch import nn
 
 from ..checks import check_positive_int
 from ..layers import get_layer, preserved
-from ._common import layer_gradients, prepare
+from .common import layer_gradients, prepare
 
 
 def cam_inputs(model: nn.Module, images: torch.Tensor, target, layer, score: str,

@@ -22,11 +22,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import preserved
-from .masking import noise_source
-from .methods._common import prepare
-from .methods.i_gos import IGOSProblem, candidate_steps, resolve_settings
-from .perturbation import l1, perturb, target_prob, tv
+from ..layers import preserved
+from ..masking import noise_source
+from ..methods.common import prepare
+from ..methods.i_gos import IGOSProblem, candidate_steps, resolve_settings
+from ..perturbation import l1, perturb, target_prob, tv
 
 __all__ = ["line_search_terms", "trial_steps"]
 

@@ -6,7 +6,6 @@ the explorer shows is exactly what the package computes.
 """
 from __future__ import annotations
 
-import inspect
 import io
 from typing import Sequence
 
@@ -14,29 +13,28 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from . import metrics, plotting
-from .data import ImageSet, load_images, read_image, resize_crop
-from .methods import METHODS
-from .models import load_model
+from .. import metrics, plotting
+from ..data import ImageSet, load_images, read_image, resize_crop
+from ..methods import METHODS, get
+from ..models import load_model
 
-#: Methods whose map lives on a layer grid: the layer menu applies to them.
-LAYER_METHODS = ("grad_cam", "grad_cam_plus", "grad_cam_plus_plus", "rsi_grad_cam", "excitation_backprop")
 #: Light settings so that every choice answers within seconds to a minute on a CPU.
 QUICK_OPTIONS = {
     "integrated_gradients": {"n_steps": 32},
     "rsi_grad_cam": {"n_steps": 16},
     "rise": {"n_masks": 500, "batch_size": 50},
     "i_gos": {"n_iter": 10},
-    "mask": {"n_iter": 150},
+    "meaningful_perturbation": {"n_iter": 150},
 }
 RESOLUTIONS = (7, 14, 28, 56, 112, 224)
 
 
 def method_options(method: str, *, layer=None, score: str | None = None, resolution: int | None = None,
                    quick: bool = True) -> dict:
-    """Keyword options for ``METHODS[method]``, keeping only those its signature accepts."""
-    params = inspect.signature(METHODS[method]).parameters
-    options = dict(QUICK_OPTIONS.get(method, {})) if quick else {}
+    """Keyword options for the method ``method``, keeping only those it takes (its registry entry's ``options``)."""
+    entry = get(method)
+    params = entry.options
+    options = dict(QUICK_OPTIONS.get(entry.name, {})) if quick else {}
     for name, value in (("layer", layer), ("score", score), ("resolution", resolution)):
         if value is not None and name in params:
             options[name] = value
@@ -46,7 +44,7 @@ def method_options(method: str, *, layer=None, score: str | None = None, resolut
 def explain_one(model, image: torch.Tensor, target: int, method: str, *, n_steps: int = 50, **choices):
     """Saliency and deletion/insertion curves of one image ``[3, H, W]`` -> ``(saliency [h, w], del, ins)``."""
     images = image[None].to(model.device)
-    saliency = METHODS[method](model, images, target, **method_options(method, **choices))
+    saliency = get(method)(model, images, target, **method_options(method, **choices))
     dele = metrics.deletion_curve(model, images, saliency, target, n_steps=n_steps)
     ins = metrics.insertion_curve(model, images, saliency, target, n_steps=n_steps)
     return saliency[0], (dele.fractions, dele.probs[0]), (ins.fractions, ins.probs[0])
@@ -142,8 +140,8 @@ class Explorer:
         """Recompute for the current choices and redraw (the status line shows progress)."""
         self.model = self._model(self.model_menu.value)
         method = self.method.value
-        self.layer.disabled = method not in LAYER_METHODS
-        self.resolution.disabled = "resolution" not in inspect.signature(METHODS[method]).parameters
+        self.layer.disabled = not get(method).takes_layer
+        self.resolution.disabled = not get(method).takes_resolution
         image, target, name = self.current()
         self.status.value = f"<i>computing {method} for {name}...</i>"
         try:

@@ -24,9 +24,9 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-from .layers import capture, get_layer, preserved
-from .methods._common import prepare
-from .scores import select_score
+from ..layers import capture, get_layer, preserved
+from ..methods.common import prepare
+from ..scores import select_score
 
 Score = Union[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 

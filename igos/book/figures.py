@@ -6,7 +6,7 @@ compute the heatmaps of a few photos with several methods and resolutions, and e
 ratios, failure cases, adversarial examples) is drawn from that one computation:
 
 * :func:`figure_methods` names the method variants (``"I-GOS 28"``, ``"Mask 224"``, ``"RISE"``...);
-* :func:`compare` runs them and their deletion / insertion curves -> :class:`Comparison`;
+* :func:`side_by_side` runs them and their deletion / insertion curves -> :class:`Comparison`;
 * :func:`ratio_panels` builds the deletion / insertion images at given ratios with the class
   probability (Figures 6, 7 and 12-15), drawn by :func:`igos.plotting.panels`;
 * :func:`lowest` searches result rows (the experiment runner's, or :meth:`Comparison.rows`)
@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import metrics as M
-from .attacks import mi_fgsm
-from .targets import as_target, num_classes_of
+from .. import metrics as M
+from ..attacks import mi_fgsm
+from ..targets import as_target, num_classes_of
 
-__all__ = ["Attack", "Comparison", "attack", "attack_table", "border_share", "box_share", "compare", "concat",
+__all__ = ["side_by_side", "Attack", "Comparison", "attack", "attack_table", "border_share", "box_share", "concat",
            "confidence_table", "correlation", "figure_methods", "label_targets", "lowest", "map_stats", "merge",
            "most_confident", "peak_on_border", "probabilities", "ranking", "ratio_panels", "ratio_table", "reach",
            "shared_rows", "variant_rows"]
@@ -53,7 +53,7 @@ def figure_methods(resolutions: Iterable[int] = (224, 28, 7), *, i_gos: Mapping 
              "Excitation BP": ("excitation_backprop", {}),
              "RISE": ("rise", rise)}
     for r in resolutions:
-        specs[f"Mask {r}"] = ("mask", {"resolution": int(r), **mask})
+        specs[f"Mask {r}"] = ("meaningful_perturbation", {"resolution": int(r), **mask})
         specs[f"I-GOS {r}"] = ("i_gos", {"resolution": int(r), **i_gos})
     for r in no_noise:
         specs[f"I-GOS {r} no noise"] = ("i_gos", {"resolution": int(r), **i_gos, "noise": 0.0})
@@ -177,7 +177,7 @@ class Comparison:
 
         ``strict=False`` skips labels that were not computed (e.g. a resolution left out).
         """
-        from . import plotting
+        from .. import plotting
 
         sub = self.select(labels, images, strict=strict)
         return plotting.comparison(sub.images.cpu(), sub.maps, sub.deletion, sub.insertion,
@@ -194,7 +194,7 @@ class Comparison:
         return out
 
 
-def compare(model: nn.Module, images: torch.Tensor, target=None, methods: Mapping[str, tuple] | None = None, *,
+def side_by_side(model: nn.Module, images: torch.Tensor, target=None, methods: Mapping[str, tuple] | None = None, *,
             names: Sequence[str] | None = None, n_steps: int = 50, baseline="blur",
             batch_size: int | None = None) -> Comparison:
     """Run every method of ``methods`` (label -> ``(name, options)``) and its deletion / insertion curves.
@@ -208,7 +208,7 @@ def compare(model: nn.Module, images: torch.Tensor, target=None, methods: Mappin
     Returns:
         :class:`Comparison`.
     """
-    from .methods import METHODS
+    from ..methods import get
 
     target = as_target(target, images, model, num_classes_of(model, images))
     names = [str(i) for i in range(images.shape[0])] if names is None else list(names)
@@ -216,7 +216,7 @@ def compare(model: nn.Module, images: torch.Tensor, target=None, methods: Mappin
     comp = Comparison(images=images, target=target, names=names, p_target=p)
     for label, (name, options) in (methods or {}).items():
         t0 = time.perf_counter()
-        sal = METHODS[name](model, images, target, **options)
+        sal = get(name)(model, images, target, **options)
         comp.seconds[label] = time.perf_counter() - t0
         comp.maps[label] = sal.detach()
         comp.specs[label] = (name, dict(options))
@@ -458,7 +458,7 @@ def shared_rows(config: Mapping, method: str = "i_gos") -> list[dict] | None:
     """
     from pathlib import Path
 
-    from .experiment import normalize_config, plan, read_results, row_key
+    from ..experiment import normalize_config, plan, read_results, row_key
 
     path = Path(config["results"])
     spec = next((m for m in config["methods"] if m.get("label", m["name"]) == method), None)

@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .baselines import make_baseline
-from .batching import chunks
-from .checks import check_positive_int
-from .layers import capture, get_layer, preserved
-from .methods._cam import weighted_map
-from .methods._common import layer_gradients, prepare
-from .methods.grad_cam_plus_plus import alpha_coefficients
-from .plotting import normalize
-from .scores import select_score
+from ..baselines import make_baseline
+from ..batching import chunks
+from ..checks import check_positive_int
+from ..layers import capture, get_layer, preserved
+from ..methods.cam import weighted_map
+from ..methods.common import layer_gradients, prepare
+from ..methods.grad_cam_plus_plus import alpha_coefficients
+from ..plotting import normalize
+from ..scores import select_score
 
 __all__ = ["activations_and_gradients", "cam_maps", "plus_plus_ratio", "map_correlation", "max_difference",
            "RSRecord", "rs_integrals"]
