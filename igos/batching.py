@@ -16,6 +16,25 @@ def chunks(n: int, batch_size: int | None) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
+def straight_path_batches(images, baseline, alphas, batch_size: int | None) -> Iterator[tuple]:
+    """The points ``x' + a_m (x - x')`` of the straight paths from ``baseline`` to ``images``, batched.
+
+    Every (image, node) pair of ``images`` ``[N, 3, H, W]`` and ``alphas`` ``[P]`` is one row of a
+    flat index ``r = i P + m``, cut into passes of at most ``batch_size`` rows, so all nodes of all
+    images share the passes. Yields ``(rows, i, m, x)``: the slice of the flat index, the image and
+    node indices ``[B]`` and the points ``[B, 3, H, W]``, in the images' dtype.
+    """
+    import torch
+
+    n, p = images.shape[0], alphas.numel()
+    alphas = alphas.to(images.device, images.dtype)
+    delta = images - baseline
+    for sl in chunks(n * p, batch_size):
+        rows = torch.arange(sl.start, sl.stop, device=images.device)
+        i, m = rows // p, rows % p
+        yield sl, i, m, baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]
+
+
 #: Model inputs per forward/backward pass on a CPU when a method's ``batch_size`` is ``None``
 #: (one image's 20 path points at 224 x 224: a few hundred MB with EfficientNet-Lite0).
 CPU_BATCH_SIZE = 20

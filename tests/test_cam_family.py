@@ -6,13 +6,14 @@ import torch
 
 import igos
 from igos.book import cam_family
+from igos.methods.rsi_grad_cam import rs_integrals
 from igos.methods.rsi_grad_cam import layer_completeness_gap
 
 
 @pytest.mark.parametrize("batch_size", [None, 5])
 def test_rs_integrals_match_rsi_grad_cam_and_gap(tiny_model, tiny_images, batch_size):
     model, x = tiny_model.double(), tiny_images.double()
-    rec = cam_family.rs_integrals(model, x, 3, layers=["features.1", "features.4"], n_steps=(2, 4, 8),
+    rec = rs_integrals(model, x, 3, layers=["features.1", "features.4"], n_steps=(2, 4, 8),
                                   batch_size=batch_size)
     for layer in ("features.1", "features.4"):
         for m in (2, 8):
@@ -26,26 +27,26 @@ def test_rs_integrals_match_rsi_grad_cam_and_gap(tiny_model, tiny_images, batch_
 
 def test_rs_integrals_at_the_input_are_trapezoid_ig(tiny_model, tiny_images):
     model, x = tiny_model.double(), tiny_images.double()
-    rec = cam_family.rs_integrals(model, x, 1, layers=["input"], n_steps=(6,), batch_size=4)
+    rec = rs_integrals(model, x, 1, layers=["input"], n_steps=(6,), batch_size=4)
     ig = igos.integrated_gradients(model, x, 1, n_steps=6, rule="trapezoid", score="prob", per_channel=True)
     assert torch.allclose(rec.rsi["input"][6].float(), ig, atol=1e-7)
 
 
 def test_rs_integrals_pairs_gradient_and_activation_layers(tiny_model, tiny_images):
     model, x = tiny_model.double(), tiny_images.double()
-    rec = cam_family.rs_integrals(model, x, 2, layers=["features.4", ("features.4", "features.4"),
+    rec = rs_integrals(model, x, 2, layers=["features.4", ("features.4", "features.4"),
                                                        ("features.4", "features.3")], n_steps=(4,))
     assert torch.equal(rec.rsi["features.4"][4], rec.rsi["features.4 | features.4"][4])
     # ReLU: where its input is negative the gradient reaching the output is still counted against the
     # input's change, so the two sums differ
     assert not torch.allclose(rec.rsi["features.4"][4], rec.rsi["features.4 | features.3"][4])
     with pytest.raises(ValueError, match="differ in shape"):
-        cam_family.rs_integrals(model, x, 2, layers=[("features.4", "features.1")], n_steps=(2,))
+        rs_integrals(model, x, 2, layers=[("features.4", "features.1")], n_steps=(2,))
 
 
 def test_rs_integrals_checks_step_counts(tiny_model, tiny_images):
     with pytest.raises(ValueError, match="divide"):
-        cam_family.rs_integrals(tiny_model, tiny_images, layers=["features.4"], n_steps=(3, 4))
+        rs_integrals(tiny_model, tiny_images, layers=["features.4"], n_steps=(3, 4))
 
 
 def test_plus_plus_ratio_bound():

@@ -31,10 +31,10 @@ from .. import metrics as M
 from ..attacks import mi_fgsm
 from ..targets import as_target, num_classes_of
 
-__all__ = ["side_by_side", "Attack", "Comparison", "attack", "attack_table", "border_share", "box_share", "concat",
-           "confidence_table", "correlation", "figure_methods", "label_targets", "lowest", "map_stats", "merge",
-           "most_confident", "peak_on_border", "probabilities", "ranking", "ratio_panels", "ratio_table", "reach",
-           "shared_rows", "variant_rows"]
+__all__ = ["Attack", "Comparison", "attack", "attack_table", "border_share", "box_share", "concat",
+           "confidence_table", "correlation", "figure_methods", "label_targets", "lowest", "map_stats",
+           "merge", "most_confident", "peak_on_border", "probabilities", "ranking", "ratio_panels",
+           "ratio_table", "reach", "shared_rows", "side_by_side", "variant_rows"]
 
 
 def figure_methods(resolutions: Iterable[int] = (224, 28, 7), *, i_gos: Mapping | None = None,

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..baselines import make_baseline
-from ..batching import chunks
+from ..batching import straight_path_batches
 from ..layers import preserved
 from ..methods.common import prepare
 from ..methods.integrated_gradients import RULES, riemann
@@ -127,15 +127,12 @@ def path_profile(model: nn.Module, images: torch.Tensor, alphas: torch.Tensor, t
     images, target = prepare(model, images, target, score)
     base = make_baseline(baseline, images)
     n, p = images.shape[0], alphas.numel()
-    alphas = alphas.to(images.device, images.dtype)
     delta = images - base
     phi = torch.empty(n * p, device=images.device, dtype=images.dtype)
     dphi = torch.empty_like(phi)
     with preserved(model):
-        for sl in chunks(n * p, batch_size):
-            rows = torch.arange(sl.start, sl.stop, device=images.device)
-            i, m = rows // p, rows % p
-            x = (base[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]).requires_grad_(True)
+        for sl, i, m, x in straight_path_batches(images, base, alphas, batch_size):
+            x = x.requires_grad_(True)
             s = select_score(model(x), target[i], score)
             (g,) = torch.autograd.grad(s.sum(), x)
             phi[sl] = s.detach()

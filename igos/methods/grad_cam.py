@@ -49,5 +49,9 @@ def grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=None,
         torch.Size([2, 16, 16])
     """
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)
-    alpha = grads.mean(dim=(2, 3))          # eq. 1: spatial mean of the gradients
-    return weighted_map(alpha, acts)        # eq. 2: ReLU of the weighted channel sum
+    return weighted_map(grad_cam_weights(acts, grads), acts)        # eq. 2: ReLU of the weighted channel sum
+
+
+def grad_cam_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM's channel weights ``[N, K]`` from ``A`` and ``ds/dA`` ``[N, K, h, w]``: eq. 1, the spatial mean of the gradients."""
+    return grads.mean(dim=(2, 3))

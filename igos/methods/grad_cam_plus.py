@@ -46,5 +46,9 @@ def grad_cam_plus(model: nn.Module, images: torch.Tensor, target=None, *, layer=
         torch.Size([2, 16, 16])
     """
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)
-    weights = grads.clamp_min(0).mean(dim=(2, 3))   # eq. 14: mean of the positive gradients
-    return weighted_map(weights, acts)
+    return weighted_map(grad_cam_plus_weights(acts, grads), acts)
+
+
+def grad_cam_plus_weights(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM+'s channel weights ``[N, K]``: eq. 14, the spatial mean of the positive gradients."""
+    return grads.clamp_min(0).mean(dim=(2, 3))

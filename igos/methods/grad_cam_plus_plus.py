@@ -80,10 +80,17 @@ def grad_cam_plus_plus(model: nn.Module, images: torch.Tensor, target=None, *, l
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     acts, grads = cam_inputs(model, images, target, layer, score, batch_size)
+    return weighted_map(grad_cam_plus_plus_weights(acts, grads, variant), acts)
+
+
+def grad_cam_plus_plus_weights(acts: torch.Tensor, grads: torch.Tensor, variant: str = "paper") -> torch.Tensor:
+    """Grad-CAM++'s channel weights ``[N, K]``: eq. 7 with the alphas of eq. 19 (``"official"``: the alphas
+    renormalised per channel, as in the authors' code)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     alphas = alpha_coefficients(acts, grads)                                  # eq. 19
     if variant == "official":  # the authors' code: alphas / sum_ij alphas, per channel
         total = alphas.sum(dim=(2, 3), keepdim=True)
         alphas = torch.where(total != 0, alphas / torch.where(total != 0, total, torch.ones_like(total)),
                              torch.zeros_like(alphas))
-    weights = (alphas * grads.clamp_min(0)).sum(dim=(2, 3))        # eq. 7
-    return weighted_map(weights, acts)
+    return (alphas * grads.clamp_min(0)).sum(dim=(2, 3))        # eq. 7

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..baselines import make_baseline
-from ..batching import chunks
+from ..batching import chunks, straight_path_batches
 from ..checks import check_positive_int
 from ..layers import preserved
 from ..scores import select_score
@@ -60,9 +60,6 @@ def _path_integral(model: nn.Module, images: torch.Tensor, baseline: torch.Tenso
     faster; a model that cannot take that layout (e.g. a ``.view`` of a 4-D activation)
     gets the usual one after its first failure.
     """
-    n, p = images.shape[0], alphas.numel()
-    delta = images - baseline
-    alphas = alphas.to(images.device, images.dtype)
     weights = weights.to(images.device, images.dtype)
     total = torch.zeros_like(images)
     layout = torch.channels_last if images.device.type == "cpu" else torch.contiguous_format
@@ -72,11 +69,8 @@ def _path_integral(model: nn.Module, images: torch.Tensor, baseline: torch.Tenso
         s = select_score(model(x), target[i], score)
         return torch.autograd.grad(s.sum(), x)[0]
 
-    for sl in chunks(n * p, batch_size):
-        rows = torch.arange(sl.start, sl.stop, device=images.device)
-        i, m = rows // p, rows % p
-        # points on the straight path gamma(a_m) = x' + a_m (x - x')   (eq. 1)
-        x = baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]
+    # points on the straight path gamma(a_m) = x' + a_m (x - x')   (eq. 1)
+    for _, i, m, x in straight_path_batches(images, baseline, alphas, batch_size):
         try:
             g = grad_at(x, i)
         except RuntimeError:

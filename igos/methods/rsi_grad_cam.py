@@ -29,71 +29,149 @@ Explained in ``book/`` (RSI-Grad-CAM chapter).
 """
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
 from ..baselines import make_baseline
-from ..batching import chunks
+from ..batching import straight_path_batches
 from ..checks import check_positive_int
-from ..layers import get_layer, preserved
+from ..layers import get_layer, preserved, record
 from ..scores import select_score
-from .common import layer_leaf, prepare
+from .common import prepare
 
 
-def _rs_integrals(model: nn.Module, images: torch.Tensor, target: torch.Tensor, layer, baseline: torch.Tensor,
-                  n_steps: int, score: str, batch_size: int | None):
-    """Unit-level RS integrals at ``layer`` and what the map and the gap need.
+@dataclass
+class RSRecord:
+    """What :func:`rs_integrals` recorded along one path.
 
-    All ``N * (n_steps + 1)`` (image, step) pairs are one flat index cut into passes of
-    at most ``batch_size`` images; the trapezoid terms pair each row with the row before
-    it, carried across pass boundaries, so nothing depends on ``batch_size``.
+    ``rsi[layer][M]``: unit-level trapezoid Riemann-Stieltjes sums with ``M`` sub-intervals,
+    shaped like the layer output; ``acts[layer]`` / ``grads[layer]``: ``A(x)`` and ``ds/dA``
+    at the input (``a = 1``); ``scores``: ``s`` at the nodes ``m / max(n_steps)``, ``[N, P]``.
+    """
+
+    n_steps: tuple[int, ...]
+    rsi: dict = field(default_factory=dict)
+    acts: dict = field(default_factory=dict)
+    grads: dict = field(default_factory=dict)
+    scores: torch.Tensor | None = None
+
+    def gap(self, layer: str, n_steps: int) -> torch.Tensor:
+        """Layer completeness gap ``sum RSI - (s(x) - s(x'))`` per image ``[N]``."""
+        return self.rsi[layer][n_steps].flatten(1).sum(1) - (self.scores[:, -1] - self.scores[:, 0])
+
+    def weights(self, layer: str, n_steps: int) -> torch.Tensor:
+        """RSI-Grad-CAM channel weights: spatial means of the sums, ``[N, K]``."""
+        return self.rsi[layer][n_steps].mean(dim=(2, 3))
+
+    def map(self, layer: str, n_steps: int) -> torch.Tensor:
+        """RSI-Grad-CAM map ``ReLU(sum_k w_k A^k(x))``, float32 ``[N, h, w]`` (as :func:`igos.rsi_grad_cam`)."""
+        return torch.einsum("nk,nkhw->nhw", self.weights(layer, n_steps), self.acts[layer]).clamp_min(0).float()
+
+
+def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers, n_steps=(50,),
+                 baseline="black", score: str = "prob", batch_size: int | None = None, seed: int = 0) -> RSRecord:
+    """Trapezoid Riemann-Stieltjes sums at several layers and step counts from one path.
+
+    Args:
+        model, images, target, baseline, score, batch_size, seed: as in :func:`igos.rsi_grad_cam`.
+        layers: layer names (or modules); ``"input"`` is the image in pixel space. A pair
+            ``(g_layer, a_layer)`` of names with outputs of one shape integrates the gradient at
+            ``g_layer`` against the activations of ``a_layer`` (for example a residual block's
+            output against its input: the skip connection's share); it is recorded under the key
+            ``"g_layer | a_layer"``.
+        n_steps: step counts ``M``; each must divide the largest, which sets the grid.
 
     Returns:
-        ``(rsi, acts_x, score_x, score_baseline)``: ``rsi`` and ``acts_x`` shaped like the
-        layer output, the scores ``[N]``; all detached, in the images' dtype.
+        An :class:`RSRecord`. ``record.rsi[layer][M]`` equals the sums behind
+        ``igos.rsi_grad_cam(..., layer=layer, n_steps=M)`` (same nodes ``m / M``).
     """
-    n, p = images.shape[0], n_steps + 1
-    alphas = torch.arange(p, device=images.device, dtype=images.dtype) / n_steps   # a_m = m / M
-    delta = images - baseline
-    rsi = acts_x = None
-    scores = torch.zeros(n, p, device=images.device, dtype=images.dtype)
-    prev = None
-    for sl in chunks(n * p, batch_size):
-        rows = torch.arange(sl.start, sl.stop, device=images.device)
-        i, m = rows // p, rows % p
-        x = baseline[i] + alphas[m].view(-1, 1, 1, 1) * delta[i]
-        with layer_leaf(model, layer) as store:   # the graph starts at the layer
-            s = select_score(model(x), target[i], score)
-        act = store.activation
-        (grad,) = torch.autograd.grad(s.sum(), act)
-        act = act.detach()
-        if rsi is None:
-            rsi = act.new_zeros((n, *act.shape[1:]))
-            acts_x = act.new_zeros((n, *act.shape[1:]))
-        # pair row r with row r - 1 (the last row of the previous pass at a boundary)
-        act_prev = torch.cat([prev[0] if prev is not None else act[:1], act[:-1]])
-        grad_prev = torch.cat([prev[1] if prev is not None else grad[:1], grad[:-1]])
-        term = 0.5 * (grad_prev + grad) * (act - act_prev)     # trapezoid RS term
-        keep = (m > 0).to(term.dtype).view(-1, *[1] * (term.dim() - 1))
-        rsi.index_add_(0, i, term * keep)
-        last = m == n_steps
-        acts_x[i[last]] = act[last]
-        scores[i, m] = s.detach()
-        prev = (act[-1:], grad[-1:])
-    return rsi, acts_x, scores[:, -1], scores[:, 0]
-
-
-def _run(model, images, target, layer, baseline, n_steps, score, batch_size, seed):
     images, target = prepare(model, images, target, score)
-    check_positive_int(n_steps, "n_steps")
+    steps = tuple(sorted({check_positive_int(m, "n_steps") for m in n_steps}))
+    top = steps[-1]
+    if any(top % m for m in steps):
+        raise ValueError(f"every n_steps must divide the largest ({top}), got {steps}")
+    pairs = [tuple(layer) if isinstance(layer, (tuple, list)) else (layer, layer) for layer in layers]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError("a pair in layers must be (gradient layer, activation layer)")
+    names = [layer if isinstance(layer, str) else " | ".join(layer) if isinstance(layer, (tuple, list)) else str(i)
+             for i, layer in enumerate(layers)]
+    key = lambda layer: layer if isinstance(layer, str) else id(layer)  # noqa: E731  (modules by identity)
+    slot = {}                                           # each hooked layer once, in order of appearance
+    for layer in (layer for pair in pairs for layer in pair):
+        slot.setdefault(key(layer), (len(slot), layer))
+    unique = [layer for _, layer in slot.values()]
+    for layer in unique:
+        if not (isinstance(layer, str) and layer == "input"):
+            get_layer(model, layer)
+    where = lambda layer: slot[key(layer)][0]  # noqa: E731
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
-    get_layer(model, layer)  # unknown names fail here, listing close matches
     base = make_baseline(baseline, images, seed=seed)
     if not torch.isfinite(base).all():
         raise ValueError("baseline contains NaN or infinite values")
+    n, p = images.shape[0], top + 1
+    alphas = torch.arange(p, device=images.device, dtype=images.dtype) / top      # a_m = m / M
+    # one layer that is not the input: the graph starts at the layer (nothing below it is recorded)
+    leaf = len(unique) == 1 and not (isinstance(unique[0], str) and unique[0] == "input")
+    rec = RSRecord(steps, {name: {} for name in names})
+    rec.scores = torch.zeros(n, p, device=images.device, dtype=images.dtype)
+    carry = {}
     with preserved(model):
-        return _rs_integrals(model, images, target, layer, base, n_steps, score, batch_size)
+        for _, i, m, x in straight_path_batches(images, base, alphas, batch_size):
+            if not leaf:
+                x = x.requires_grad_(True)
+            with contextlib.ExitStack() as stack:
+                stores = [None if (isinstance(l, str) and l == "input")
+                          else stack.enter_context(record(model, l, leaf=leaf)) for l in unique]
+                s = select_score(model(x), target[i], score)
+            tensors = [x if st is None else st.activation for st in stores]
+            grads = torch.autograd.grad(s.sum(), tensors)
+            rec.scores[i, m] = s.detach()
+            for name, (g_layer, a_layer) in zip(names, pairs):
+                act, grad = tensors[where(a_layer)], grads[where(g_layer)]
+                if act.shape != grad.shape:
+                    raise ValueError(f"{name}: the gradient layer's output {tuple(grad.shape[1:])} and the "
+                                     f"activation layer's {tuple(act.shape[1:])} differ in shape")
+                _accumulate(rec, carry, name, act.detach(), grad.detach(), i, m, top)
+    return rec
+
+
+def _accumulate(rec: RSRecord, carry: dict, name: str, act, grad, i, m, top: int) -> None:
+    """Add this pass's trapezoid terms for every step count; pair each node with the previous one on its grid."""
+    last = m == top
+    for steps in rec.n_steps:
+        stride = top // steps
+        on = (m % stride == 0).nonzero().squeeze(1)
+        if on.numel() == 0:
+            continue
+        a, g, ii, mm = act[on], grad[on], i[on], m[on]
+        if (name, steps) in carry:
+            pa, pg = carry[name, steps]
+            a_prev, g_prev = torch.cat([pa, a[:-1]]), torch.cat([pg, g[:-1]])
+        else:
+            a_prev, g_prev = torch.cat([a[:1], a[:-1]]), torch.cat([g[:1], g[:-1]])
+        term = 0.5 * (g_prev + g) * (a - a_prev) * (mm > 0).to(a.dtype).view(-1, *[1] * (a.dim() - 1))
+        total = rec.rsi[name].get(steps)
+        if total is None:
+            total = rec.rsi[name][steps] = a.new_zeros((rec.scores.shape[0], *a.shape[1:]))
+        total.index_add_(0, ii, term)
+        carry[name, steps] = (a[-1:], g[-1:])
+    if last.any():
+        for store, value in ((rec.acts, act), (rec.grads, grad)):
+            if name not in store:
+                store[name] = value.new_zeros((rec.scores.shape[0], *value.shape[1:]))
+            store[name][i[last]] = value[last]
+
+
+def _record(model, images, target, layer, baseline, n_steps, score, batch_size, seed) -> tuple[RSRecord, str]:
+    """:func:`rs_integrals` at one layer and one step count, and the record's key of that layer."""
+    check_positive_int(n_steps, "n_steps")
+    rec = rs_integrals(model, images, target, layers=[layer], n_steps=(n_steps,), baseline=baseline, score=score,
+                       batch_size=batch_size, seed=seed)
+    return rec, next(iter(rec.rsi))
 
 
 def rsi_grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=None, baseline="black",
@@ -125,7 +203,8 @@ def rsi_grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=N
         >>> igos.rsi_grad_cam(model, torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 16, 16])
     """
-    rsi, acts, _, _ = _run(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
+    rec, key = _record(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
+    rsi, acts = rec.rsi[key][n_steps], rec.acts[key]
     if acts.dim() != 4:
         raise ValueError(f"rsi_grad_cam needs a convolutional layer with output [N, K, h, w]; "
                          f"layer {layer!r} gives {tuple(acts.shape)}")
@@ -143,5 +222,5 @@ def layer_completeness_gap(model: nn.Module, images: torch.Tensor, target=None, 
     path from the input to the score passes through it); inside a residual block the
     skip connection carries part of the change past the layer and the gap stays open.
     """
-    rsi, _, score_x, score_base = _run(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
-    return rsi.flatten(1).sum(1) - (score_x - score_base)
+    rec, key = _record(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
+    return rec.gap(key, n_steps)
