@@ -61,6 +61,7 @@ from torch import nn
 from .baselines import make_baseline
 from .checks import check_images, check_positive_int, check_saliency
 from .perturbation import objective, up
+from .scores import select_score
 from .targets import as_target, num_classes_of
 
 #: Perturbed images per forward pass when ``batch_size=None``. All ``N * (n_steps + 1)``
@@ -179,7 +180,7 @@ def _curves(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, targ
             keep = (hit if insertion else ~hit).to(images.dtype).view(-1, 1, h, w)
             x = torch.lerp(base[i], images[i], up(keep, size))   # keep*image + (1-keep)*baseline
             logits = model(x).to(dtype)
-            probs[pair] = logits.softmax(dim=1).gather(1, target[i, None])[:, 0]
+            probs[pair] = select_score(logits, target[i], "prob")
     return Curve(counts.to(dtype) / (h * w), probs.view(n, n_points))
 
 
@@ -300,7 +301,7 @@ def perturbed_at(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor,
     keep = (hit if insertion else ~hit).to(images.dtype).view(-1, 1, h, w)
     with torch.no_grad():
         x = torch.lerp(make_baseline(baseline, images), images, up(keep, size))
-        probs = model(x).softmax(dim=1).gather(1, target[:, None])[:, 0]
+        probs = select_score(model(x), target, "prob")
     return Perturbed(x, probs, count / (h * w))
 
 
