@@ -382,3 +382,13 @@ def test_the_command_line_lists_its_commands(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert all(command in out for command in ("run", "paper", "config", "table"))
+
+
+def test_a_row_metric_is_one_registry_entry(tmp_path, monkeypatch):
+    """The runner fills a row with every entry of ROW_METRICS its config switches on (here in place of the
+    pointing game): a new metric needs no edit of the runner's loop."""
+    peak = lambda model, image, saliency, target, m, seed, box: {"peak": float(saliency.abs().max())}  # noqa: E731
+    monkeypatch.setitem(ex.ROW_METRICS, "pointing_game", (True, peak))
+    rows = ex.read_rows(ex.run(write_config(tmp_path, dict(CONFIG, n_images=1, methods=["gradient"])), progress=False))
+    assert rows and all(r["peak"] > 0 and r["pointing_hit"] is None for r in rows)
+    assert all(r["deletion"] is not None for r in rows)          # the other entries still run

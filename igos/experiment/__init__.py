@@ -75,9 +75,9 @@ from .config import (CONFIG_KEYS, METRIC_KEYS, UNHASHED, config_hash, load_confi
                      resolve_method, row_key)
 from .dist import MAX_WORKERS, cpu_cores, resolve_workers
 from .results import VOLATILE, ConfigMismatch, RowWriter, parts_dir, read_results, read_rows
-from .runner import ImageSource, LossRecorder, evaluate, run
+from .runner import ROW_METRICS, ImageSource, LossRecorder, evaluate, run
 
-__all__ = ["CONFIG_KEYS", "METRIC_KEYS", "MAX_WORKERS", "UNHASHED", "VOLATILE", "ConfigMismatch", "ImageSource",
+__all__ = ["CONFIG_KEYS", "METRIC_KEYS", "MAX_WORKERS", "ROW_METRICS", "UNHASHED", "VOLATILE", "ConfigMismatch", "ImageSource",
            "LossRecorder", "RowWriter", "config_hash", "cpu_cores", "evaluate", "load_config", "main",
            "normalize_config", "parts_dir", "plan", "presets", "read_results", "read_rows", "resolve_method",
            "resolve_workers", "row_key", "run"]

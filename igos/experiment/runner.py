@@ -103,31 +103,28 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
     if optimises:
         saliency, history = saliency
     m = config["metrics"]
-    opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"], seed=config["seed"])
-    curves = m.get("deletion_insertion", True)
     t0 = time.perf_counter()
-    if curves:
-        dele = M.deletion_curve(model, image, saliency, target, **opts)
-        ins = M.insertion_curve(model, image, saliency, target, **opts)
-        p_image = dele.probs[0, 0].item()                  # the deletion curve starts at the image
-    else:
+    measured = {}
+    for key, (default, measure) in ROW_METRICS.items():        # the metrics the config switches on
+        if m.get(key, default):
+            measured.update(measure(model, image, saliency, target, m, config["seed"], box))
+    if measured.get("p_image") is None:                        # no curves: the target's probability on the image
         from ..perturbation import target_prob
 
         with torch.no_grad():
-            p_image = target_prob(model, image, torch.tensor([target], device=image.device))[0].item()
+            measured["p_image"] = target_prob(model, image, torch.tensor([target], device=image.device))[0].item()
     _sync(device)
     row = {
         "map_size": list(saliency.shape[-2:]),
-        "deletion": _finite(M.auc(*dele).item()) if curves else None,     # None if the model returned NaN
-        "insertion": _finite(M.auc(*ins).item()) if curves else None,
-        "pointing_hit": None,
+        "deletion": None, "insertion": None, "pointing_hit": None,
         "seconds": seconds,
         "metric_seconds": time.perf_counter() - t0,
         "iterations": recorder.calls if recorder is not None and recorder.calls else None,
         "loss": _finite(recorder.loss) if recorder is not None else None,
-        "p_image": _finite(p_image),
         "tied_share": _finite(M.tied_share(saliency.detach().float().cpu())[0].item()),
+        **measured,
     }
+    row["p_image"] = _finite(row["p_image"])
     if history is not None:
         # the effect of the optimisation, not only its map: probabilities and objective before and after
         row.update({
@@ -138,15 +135,42 @@ def evaluate(model, image: torch.Tensor, target: int, spec: dict, resolution, co
             "iterations": int(history["iterations"][0]),
         })
         row["stalled"] = M.stalled(row["p_image"], row["p_masked"])
-    if m["pointing_game"] and box is not None and torch.isfinite(box).all():
-        boxes = [box.cpu()] if box.dim() == 2 else box[None].cpu()      # [K, 4]: several objects of the class
-        row["pointing_hit"] = bool(M.pointing_game(saliency.cpu(), boxes, image_size=tuple(image.shape[-2:]),
-                                                   tolerance=m["tolerance"])[0])
-    if m["curves"] and curves:
-        row["fractions"] = dele.fractions.tolist()
-        row["deletion_curve"] = dele.probs[0].tolist()
-        row["insertion_curve"] = ins.probs[0].tolist()
     return row
+
+
+def _deletion_insertion(model, image, saliency, target, m: dict, seed: int, box) -> dict:
+    """Deletion and insertion AUCs (and, with ``curves``, the curves), and ``p(x)``, where the deletion curve starts."""
+    from .. import metrics as M
+
+    opts = dict(baseline=m["baseline"], n_steps=m["n_steps"], batch_size=m["batch_size"], seed=seed)
+    dele = M.deletion_curve(model, image, saliency, target, **opts)
+    ins = M.insertion_curve(model, image, saliency, target, **opts)
+    out = {"deletion": _finite(M.auc(*dele).item()), "insertion": _finite(M.auc(*ins).item()),   # None if NaN
+           "p_image": dele.probs[0, 0].item()}
+    if m["curves"]:
+        out.update({"fractions": dele.fractions.tolist(), "deletion_curve": dele.probs[0].tolist(),
+                    "insertion_curve": ins.probs[0].tolist()})
+    return out
+
+
+def _pointing_game(model, image, saliency, target, m: dict, seed: int, box) -> dict:
+    """Whether the map's maximum falls in the object's box (``tolerance`` pixels); nothing without a box."""
+    from .. import metrics as M
+
+    if box is None or not torch.isfinite(box).all():
+        return {}
+    boxes = [box.cpu()] if box.dim() == 2 else box[None].cpu()      # [K, 4]: several objects of the class
+    return {"pointing_hit": bool(M.pointing_game(saliency.cpu(), boxes, image_size=tuple(image.shape[-2:]),
+                                                 tolerance=m["tolerance"])[0])}
+
+
+#: The runner's metrics: the key of a config's ``metrics`` that switches each on (and its default), and
+#: ``measure(model, image [1, 3, H, W], saliency [1, h, w], target, metrics options, seed, box) -> row fields``.
+#: A new metric is one entry here (and its switch in :data:`igos.experiment.config.METRIC_KEYS`).
+ROW_METRICS = {
+    "deletion_insertion": (True, _deletion_insertion),
+    "pointing_game": (True, _pointing_game),
+}
 
 
 def run(config: str | os.PathLike | dict, results: str | os.PathLike | None = None, *, fresh: bool = False,
