@@ -41,7 +41,7 @@ def test_fast_config():
     assert spec(c, "i_gos")["options"]["n_iter"] <= 5 and spec(c, "mask")["options"]["n_iter"] <= 30
     assert spec(c, "rise")["options"]["n_masks"] <= 200 and c["metrics"]["n_steps"] <= 20
     # results outside git, in the top-level results/ folder, named after the scale
-    assert presets.results_dir() == Path(R.__file__).resolve().parents[1] / "results"      # in a clone: its results/
+    assert presets.results_dir() == Path(presets.__file__).resolve().parents[2] / "results"   # in a clone: its results/
     assert c["results"].startswith(str(presets.results_dir())) and "paper-fast-" in c["results"]
     cfg = ex.normalize_config(c)
     assert len(ex.plan(cfg, 2)) == 2 * 16      # 4 native methods + 12 rows at 28 per image (EBP c-MWP and MWP)
