@@ -98,7 +98,7 @@ def pytest_sessionfinish(session, exitstatus):
 # uses) is listed here, or when its own source names one of SLOW_WORDS; a few more carry an
 # explicit @pytest.mark.slow.
 SLOW_FIXTURES = {"lite0", "imagenet_samples", "reference"}
-SLOW_WORDS = ("efficientnet_lite0", "imagenet-samples", "subprocess", "torch.distributed", "captum",
+SLOW_WORDS = ("efficientnet_lite0", "imagenet-samples", "subprocess", "multiprocessing", "torch.distributed", "captum",
               "pytorch_grad_cam", "torchattacks", "vgg16", "vgg19", "resnet50")
 
 
