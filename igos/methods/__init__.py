@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from .excitation_backprop import excitation_backprop
@@ -54,7 +55,7 @@ class Method:
     def __call__(self, model, images, target=None, **options):
         return self.fn(model, images, target, **options)
 
-    @property
+    @cached_property
     def options(self) -> frozenset:
         params = inspect.signature(self.fn).parameters.values()
         return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)

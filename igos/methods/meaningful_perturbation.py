@@ -49,11 +49,11 @@ MASK_LAMBDAS: dict[str, dict[int, tuple[float, float]]] = {
 }
 
 
-def meaningful_perturbation(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28, preset: str = "default",
-         lambda1: float | None = None, lambda2: float | None = None, tv_beta: float = 3, n_iter: int = 500,
-         lr: float = 0.1, noise: float = 0.2,
-         baseline=None, batch_size: int | None = None, seed: int = 0, precision: str = "fp32",
-         callback: Callable | None = None, return_history: bool = False):
+def meaningful_perturbation(model: nn.Module, images: torch.Tensor, target=None, *, resolution: int = 28,
+                            preset: str = "default", lambda1: float | None = None, lambda2: float | None = None,
+                            tv_beta: float = 3, n_iter: int = 500, lr: float = 0.1, noise: float = 0.2,
+                            baseline=None, batch_size: int | None = None, seed: int = 0, precision: str = "fp32",
+                            callback: Callable | None = None, return_history: bool = False):
     """Mask saliency ``1 - M`` at ``resolution x resolution`` (Fong & Vedaldi 2017, as used by I-GOS).
 
     Args:

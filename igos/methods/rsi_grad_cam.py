@@ -40,6 +40,7 @@ from ..batching import straight_path_batches
 from ..checks import check_positive_int
 from ..layers import get_layer, preserved, record
 from ..scores import select_score
+from .cam import weighted_map
 from .common import prepare
 
 
@@ -68,7 +69,7 @@ class RSRecord:
 
     def map(self, layer: str, n_steps: int) -> torch.Tensor:
         """RSI-Grad-CAM map ``ReLU(sum_k w_k A^k(x))``, float32 ``[N, h, w]`` (as :func:`igos.rsi_grad_cam`)."""
-        return torch.einsum("nk,nkhw->nhw", self.weights(layer, n_steps), self.acts[layer]).clamp_min(0).float()
+        return weighted_map(self.weights(layer, n_steps), self.acts[layer])
 
 
 def rs_integrals(model: nn.Module, images: torch.Tensor, target=None, *, layers, n_steps=(50,),
@@ -168,7 +169,6 @@ def _accumulate(rec: RSRecord, carry: dict, name: str, act, grad, i, m, top: int
 
 def _record(model, images, target, layer, baseline, n_steps, score, batch_size, seed) -> tuple[RSRecord, str]:
     """:func:`rs_integrals` at one layer and one step count, and the record's key of that layer."""
-    check_positive_int(n_steps, "n_steps")
     rec = rs_integrals(model, images, target, layers=[layer], n_steps=(n_steps,), baseline=baseline, score=score,
                        batch_size=batch_size, seed=seed)
     return rec, next(iter(rec.rsi))
@@ -204,12 +204,10 @@ def rsi_grad_cam(model: nn.Module, images: torch.Tensor, target=None, *, layer=N
         torch.Size([2, 16, 16])
     """
     rec, key = _record(model, images, target, layer, baseline, n_steps, score, batch_size, seed)
-    rsi, acts = rec.rsi[key][n_steps], rec.acts[key]
-    if acts.dim() != 4:
+    if rec.acts[key].dim() != 4:
         raise ValueError(f"rsi_grad_cam needs a convolutional layer with output [N, K, h, w]; "
-                         f"layer {layer!r} gives {tuple(acts.shape)}")
-    weights = rsi.mean(dim=(2, 3))                                   # w_k: spatial mean of RSI
-    return torch.einsum("nk,nkhw->nhw", weights, acts).clamp_min(0).float()
+                         f"layer {layer!r} gives {tuple(rec.acts[key].shape)}")
+    return rec.map(key, n_steps)                  # ReLU(sum_k w_k A^k(x)), w_k the spatial mean of RSI
 
 
 def layer_completeness_gap(model: nn.Module, images: torch.Tensor, target=None, *, layer=None,
